@@ -29,6 +29,17 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
 
+_TF_VERSION = """
+import importlib.metadata as md
+for name in ("tensorflow", "tensorflow-cpu"):
+    try:
+        print(md.version(name))
+        break
+    except md.PackageNotFoundError:
+        pass
+"""
+
+
 def _fingerprint() -> str:
     digest = hashlib.sha256()
     for name in ("setup.cfg", "pyproject.toml", "tasks.py"):
@@ -58,12 +69,8 @@ def ensure_venv() -> None:
     # tf_keras (Keras 2) for the compatibility tests, without a second
     # TensorFlow: pin it to the installed TensorFlow's version.
     tf_version = subprocess.run(
-        [str(PYTHON), "-c",
-         "import importlib.metadata as m;"
-         "print(m.version('tensorflow-cpu') if any(d.metadata['Name']"
-         "=='tensorflow-cpu' for d in m.distributions())"
-         " else m.version('tensorflow'))"],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        [str(PYTHON), "-c", _TF_VERSION], check=True, capture_output=True,
+        text=True, cwd=ROOT,
     ).stdout.strip()
     _run(PYTHON, "-m", "pip", "install", "-q", "--no-deps",
          f"tf-keras=={tf_version}")
