@@ -58,7 +58,7 @@ def ensure_venv() -> None:
     fingerprint = _fingerprint()
     if STAMP.exists() and STAMP.read_text() == fingerprint:
         return
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (runs before the venv)
         sys.exit("keras-mia needs Python 3.11 or newer.")
     if not PYTHON.exists():
         print(f"Creating {VENV} ...", flush=True)

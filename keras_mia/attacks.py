@@ -295,7 +295,8 @@ class EvaluationResult:
             f"{'per class' if self.class_dependent else 'global'})"
         ]
         for i, row in enumerate(rows):
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+            cells = zip(row, widths, strict=True)
+            lines.append("  ".join(c.ljust(w) for c, w in cells))
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
         if self.risk_summary is not None:
@@ -304,7 +305,7 @@ class EvaluationResult:
                 f">= {lvl:g}: {share:.1%} of members (precision "
                 f"{prec:.3f})"
                 for lvl, share, prec in zip(
-                    s.levels, s.member_share, s.precision
+                    s.levels, s.member_share, s.precision, strict=True
                 )
             ]
             lines.append("Privacy risk: " + "; ".join(parts))
@@ -393,7 +394,7 @@ def _warn_fallback(
         f"{attack}: no own threshold for {detail} in the fitting data; "
         f"using {rule}.",
         ClassFallbackWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 
@@ -515,7 +516,9 @@ def run_attacks(
             f"received {risk_signal!r}."
         )
     if not isinstance(n_folds, int) or n_folds < 2:
-        raise ValueError(f"`n_folds` must be an int >= 2; received {n_folds!r}.")
+        raise ValueError(
+            f"`n_folds` must be an int >= 2; received {n_folds!r}."
+        )
     if n_bootstraps < 0:
         raise ValueError(
             f"`n_bootstraps` must be >= 0; received {n_bootstraps}."
@@ -606,7 +609,10 @@ def run_attacks(
                 warnings.warn_explicit(
                     w.message, w.category, w.filename, w.lineno
                 )
-        risk_fallback = tuple(sorted(fallback))
+        present = set(np.unique(members.labels)) | set(
+            np.unique(non_members.labels)
+        )
+        risk_fallback = tuple(sorted(int(c) for c in fallback & present))
         if risk_fallback:
             warnings.warn(
                 f"Risk scores: classes {list(risk_fallback)} have no "
@@ -662,7 +668,11 @@ def _run_one(
             flags_out[sel_out] = score_out[sel_out] >= t_out
             cal_in[sel_in] = score_in[sel_in] - t_in
             cal_out[sel_out] = score_out[sel_out] - t_out
-        fallback = sorted(fallback_set)
+        # Only classes that occur among the evaluated records matter.
+        present = set(np.unique(members.labels)) | set(
+            np.unique(non_members.labels)
+        )
+        fallback = sorted(int(c) for c in fallback_set & present)
         if len(plans) == 1:
             thresholds = fitted.reported
         else:

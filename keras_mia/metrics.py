@@ -65,7 +65,9 @@ def _fpr_grid() -> np.ndarray:
     return np.concatenate([[0.0], low, high])
 
 
-def _best_tpr_at(fpr: np.ndarray, tpr: np.ndarray, at: np.ndarray) -> np.ndarray:
+def _best_tpr_at(
+    fpr: np.ndarray, tpr: np.ndarray, at: np.ndarray
+) -> np.ndarray:
     """Largest TPR with FPR <= each value of `at` (FPR is nondecreasing)."""
     idx = np.searchsorted(fpr, at, side="right") - 1
     best = np.maximum.accumulate(tpr)

@@ -101,6 +101,9 @@ def _class_histogram(
     low, high = both.min(), both.max()
     edges = np.logspace(np.log10(low), np.log10(high), n_bins + 1)
     if not reference_compatible:
+        # Exact outer edges; interior edges clipped so they stay monotone
+        # when low and high are (nearly) equal.
+        edges = np.clip(edges, low, high)
         edges[0], edges[-1] = low, high
     heights = []
     for values in (members, non_members):

@@ -320,8 +320,8 @@ def _from_log_probabilities(
 ) -> tuple[np.ndarray, ...]:
     """Signals from exact log-probabilities (the logits path).
 
-    `log(1 - p)` comes from `log(-expm1(log p))`, which keeps full precision
-    when `p` is close to 1, where `1 - p` would cancel.
+    `1 - p` and `log(1 - p)` are computed without cancellation, so they keep
+    full precision when `p` is close to 0 or 1.
     """
     rows = np.arange(len(labels))
     probs = np.exp(log_probs)
@@ -331,7 +331,13 @@ def _from_log_probabilities(
     weights = probs.copy()
     weights[rows, labels] = -np.expm1(log_probs[rows, labels])
     with np.errstate(divide="ignore"):
-        log_complement = np.log(-np.expm1(log_probs))
+        # log(1 - p): log1p(-p) is exact for small p, log(-expm1(log p))
+        # for p near 1.
+        log_complement = np.where(
+            log_probs < -np.log(2.0),
+            np.log1p(-probs),
+            np.log(-np.expm1(log_probs)),
+        )
     log_terms = -np.maximum(log_complement, _LOG_SAFE_LOG_FLOOR)
     log_terms[rows, labels] = neg_log_p[rows, labels]
     modified_entropy = np.sum(np.multiply(weights, log_terms), axis=1)
@@ -340,8 +346,18 @@ def _from_log_probabilities(
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    """Stable log-softmax, exact for the top class of confident rows.
+
+    `log(sum(exp(z - max)))` is computed as `log1p` of the sum without the
+    top entry, so `log p` of a class with `p = 1 - 1e-17` is not rounded
+    to 0.
+    """
+    top = np.argmax(logits, axis=1)
+    rows = np.arange(len(logits))
+    shifted = logits - logits[rows, top][:, None]
+    others = np.exp(shifted)
+    others[rows, top] = 0.0
+    return shifted - np.log1p(np.sum(others, axis=1, keepdims=True))
 
 
 def compute_signals(
