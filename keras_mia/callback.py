@@ -1,0 +1,1165 @@
+"""`MembershipInferenceCallback`: membership-inference metrics during `fit`.
+
+At the end of selected epochs the callback runs the model once, in
+inference mode, on a fixed sample of members (training records) and
+non-members (held-out records), computes the per-record signals of
+:mod:`keras_mia.signals` inside a `tf.function`, runs the attacks of
+:mod:`keras_mia.attacks`, and writes the metrics into `logs` (so History,
+EarlyStopping, ModelCheckpoint, CSVLogger, ReduceLROnPlateau and Keras'
+TensorBoard callback see them), into its own :attr:`history`, into
+TensorBoard (:mod:`keras_mia.tensorboard.summary`) and into per-record
+`.npz` files.
+
+`logs` keys (Python floats; higher = more leakage, except that an AUC
+below 0.5 is not "more private", see `mia_auc_distance`):
+
+* headline, the largest value over the attacks: `mia_auc`,
+  `mia_auc_distance` (`|AUC - 0.5|`), `mia_advantage`, `mia_accuracy`,
+  `mia_tpr_at_0.1pct_fpr`, `mia_tpr_at_1pct_fpr`;
+* per attack: `mia_<attack>_auc`, `mia_<attack>_advantage`,
+  `mia_<attack>_accuracy`, `mia_<attack>_tpr_at_1pct_fpr`;
+* `mia_risk_mean_member`: the mean risk score of the evaluated members.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import sys
+import tempfile
+import traceback
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from keras_mia._backend import require_tensorboard, require_tensorflow
+from keras_mia.attacks import ATTACKS, THRESHOLD_SOURCES, run_attacks
+from keras_mia.errors import EvaluationFailedWarning, KerasMiaWarning
+from keras_mia.signals import (
+    LOSS_FLOOR,
+    SAFE_LOG_FLOOR,
+    Signals,
+    as_class_labels,
+    compute_signals,
+)
+from keras_mia.tensorboard import summary as tb_summary
+
+tf = require_tensorflow("MembershipInferenceCallback")
+import keras  # noqa: E402  (after the TensorFlow check, for its message)
+
+logger = logging.getLogger(__name__)
+
+#: Prefix of every `logs` key the callback writes.
+LOG_PREFIX = "mia_"
+
+#: Per-attack metrics that go into `logs` (TensorBoard has all five).
+ATTACK_LOG_METRICS = ("auc", "advantage", "accuracy", "tpr_at_1pct_fpr")
+
+#: Records the probe forward pass in `on_train_begin` checks.
+_PROBE_RECORDS = 32
+
+
+class CallbackOrderWarning(KerasMiaWarning):
+    """A callback that reads keras-mia's `logs` keys runs before it.
+
+    Keras hands one `logs` dict to the callbacks in list order, so a
+    callback placed before :class:`MembershipInferenceCallback` sees the
+    epoch's logs without the `mia_*` keys.
+    """
+
+
+def log_keys(attacks: Sequence[str] = ATTACKS) -> tuple[str, ...]:
+    """The `logs` keys an evaluation writes, in order.
+
+    Args:
+        attacks: The attacks that run. Defaults to all of
+            :data:`keras_mia.ATTACKS`.
+
+    Returns:
+        The key names, e.g. `("mia_auc", ..., "mia_risk_mean_member")`.
+    """
+    keys = [f"{LOG_PREFIX}{m}" for m in tb_summary.METRICS]
+    keys.insert(1, f"{LOG_PREFIX}auc_distance")
+    for attack in attacks:
+        keys += [f"{LOG_PREFIX}{attack}_{m}" for m in ATTACK_LOG_METRICS]
+    keys.append(f"{LOG_PREFIX}risk_mean_member")
+    return tuple(keys)
+
+
+# --------------------------------------------------------------------------
+# Records: reading, validating and subsampling the user's data.
+
+
+@dataclasses.dataclass
+class _Records:
+    """One set of records, in canonical order (by id when ids are given)."""
+
+    x: Any  # array or dict of arrays, numpy
+    y: np.ndarray
+    ids: np.ndarray
+    n_total: int
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def _is_dataset(data: object) -> bool:
+    return isinstance(data, tf.data.Dataset)
+
+
+def _is_py_dataset(data: object) -> bool:
+    return isinstance(data, keras.utils.PyDataset)
+
+
+def _check_data_form(data: object, name: str) -> None:
+    """Cheap structural check done in `__init__`."""
+    if data is None:
+        raise ValueError(f"`{name}` is required; received None.")
+    if _is_dataset(data) or _is_py_dataset(data):
+        return
+    if isinstance(data, Signals) and name.startswith("reference"):
+        return
+    if not isinstance(data, tuple | list) or len(data) not in (2, 3):
+        raise ValueError(
+            f"`{name}` must be (x, y), (x, y, ids), a tf.data.Dataset or a "
+            "keras.utils.PyDataset yielding batches of those; received "
+            f"{type(data).__name__}"
+            + (f" of length {len(data)}" if isinstance(data, tuple | list)
+               else "")
+            + "."
+        )
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: np.asarray(v) for k, v in value.items()}
+    return np.asarray(value)
+
+
+def _concat(parts: list[Any]) -> Any:
+    if isinstance(parts[0], dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return np.concatenate(parts)
+
+
+def _take(x: Any, index: np.ndarray) -> Any:
+    if isinstance(x, dict):
+        return {k: v[index] for k, v in x.items()}
+    return x[index]
+
+
+def _read_elements(data: Any, name: str) -> tuple[Any, np.ndarray, Any]:
+    """Read (x, y, ids or None) from any accepted form, as numpy."""
+    if _is_dataset(data) or _is_py_dataset(data):
+        if _is_dataset(data):
+            batches = data.as_numpy_iterator()
+        else:
+            batches = (data[i] for i in range(len(data)))
+        xs, ys, ids = [], [], []
+        for element in batches:
+            if not isinstance(element, tuple | list) or len(element) not in (
+                2, 3,
+            ):
+                raise ValueError(
+                    f"`{name}` must yield batches (x, y) or (x, y, ids); "
+                    f"received an element of type {type(element).__name__}."
+                )
+            xs.append(_to_numpy(element[0]))
+            ys.append(np.asarray(element[1]))
+            if len(element) == 3:
+                ids.append(np.asarray(element[2]))
+        if not xs:
+            raise ValueError(f"`{name}` is empty; it yielded no batches.")
+        if ids and len(ids) != len(xs):
+            raise ValueError(
+                f"`{name}` yields ids in some batches but not in others."
+            )
+        return _concat(xs), np.concatenate(ys), (
+            np.concatenate(ids) if ids else None
+        )
+    x = _to_numpy(data[0])
+    y = np.asarray(data[1])
+    ids = np.asarray(data[2]) if len(data) == 3 else None
+    return x, y, ids
+
+
+def _prepare_records(
+    data: Any, name: str, max_samples: int | None, seed: int, stream: int
+) -> _Records:
+    """Read, validate, order by id and subsample one set of records."""
+    x, y, ids = _read_elements(data, name)
+    n = len(y)
+    if n == 0:
+        raise ValueError(f"`{name}` holds no records; at least one is needed.")
+    sizes = (
+        {f"x[{k!r}]": len(v) for k, v in x.items()}
+        if isinstance(x, dict) else {"x": len(x)}
+    )
+    sizes["y"] = n
+    if ids is not None:
+        sizes["ids"] = len(ids)
+    if len(set(sizes.values())) != 1:
+        raise ValueError(
+            f"`{name}` parts must have the same number of records; "
+            f"received {sizes}."
+        )
+    if ids is None:
+        ids = np.arange(n)
+        order = np.arange(n)
+    else:
+        if ids.ndim != 1:
+            raise ValueError(
+                f"`{name}` ids must have shape (n,); received {ids.shape}."
+            )
+        if len(np.unique(ids)) != n:
+            raise ValueError(
+                f"`{name}` ids must be unique; {n - len(np.unique(ids))} "
+                "are repeated."
+            )
+        # Sorting by id makes the records' order, and so the cross-fit
+        # folds and the subsample, independent of how a pipeline shuffles.
+        order = np.argsort(ids, kind="stable")
+    if max_samples is not None and n > max_samples:
+        rng = np.random.default_rng([seed, stream])
+        order = order[np.sort(rng.choice(n, max_samples, replace=False))]
+    return _Records(_take(x, order), y[order], ids[order], n)
+
+
+# --------------------------------------------------------------------------
+# The model side: head selection, logits or probabilities, graph signals.
+
+
+def _head_names(outputs: Any, model: keras.Model) -> list[str]:
+    if isinstance(outputs, dict):
+        return list(outputs)
+    names = list(getattr(model, "output_names", None) or [])
+    if len(names) != len(outputs):
+        names = [str(i) for i in range(len(outputs))]
+    return names
+
+
+def _select_head(outputs: Any, model: keras.Model, output: str | int | None):
+    """Return (head tensor, head name, head index or None)."""
+    if not isinstance(outputs, dict | list | tuple):
+        if output not in (None, 0) and output != _single_name(model):
+            raise ValueError(
+                "`output` names a head, but the model has a single output; "
+                f"received output={output!r}. Leave it None."
+            )
+        return outputs, _single_name(model), 0
+    names = _head_names(outputs, model)
+    if len(names) == 1 and output is None:
+        output = names[0]
+    if output is None:
+        raise ValueError(
+            f"The model has {len(names)} outputs {names}; pass `output=` "
+            "with the name (or index) of the classification head to attack."
+        )
+    if isinstance(output, int) and not isinstance(outputs, dict):
+        if not 0 <= output < len(names):
+            raise ValueError(
+                f"`output` index must be in [0, {len(names)}); received "
+                f"output={output}. Heads: {names}."
+            )
+        return outputs[output], names[output], output
+    if output not in names:
+        raise ValueError(
+            f"`output` must be one of the model's heads {names}; received "
+            f"output={output!r}."
+        )
+    index = names.index(output)
+    if isinstance(outputs, dict):
+        return outputs[output], output, index
+    return outputs[index], output, index
+
+
+def _single_name(model: keras.Model) -> str:
+    names = list(getattr(model, "output_names", None) or [])
+    return names[0] if len(names) == 1 else "output"
+
+
+def _activation_name(model: keras.Model, index: int) -> str | None:
+    """Name of the final activation of a head, or None if unknown."""
+    try:
+        tensor = model.outputs[index]
+        layer = tensor._keras_history[0]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    activation = getattr(layer, "activation", None)
+    if activation is None:
+        return None
+    return getattr(activation, "__name__", None)
+
+
+def _loss_from_logits(model: keras.Model, head: str, index: int):
+    """`from_logits` of the compiled loss of a head: True, False or None."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, dict):
+        loss = loss.get(head)
+    elif isinstance(loss, list | tuple):
+        loss = loss[index] if index < len(loss) else None
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        return False if "crossentropy" in loss else None
+    value = getattr(loss, "from_logits", None)
+    return value if isinstance(value, bool) else None
+
+
+def _infer_from_logits(model: keras.Model, head: str, index: int) -> bool:
+    activation = _activation_name(model, index)
+    if activation in ("softmax", "sigmoid"):
+        return False
+    loss_logits = _loss_from_logits(model, head, index)
+    if activation == "linear" and loss_logits is True:
+        return True
+    if activation is None and loss_logits is not None:
+        return loss_logits
+    raise ValueError(
+        f"Cannot tell whether the head {head!r} outputs logits or "
+        f"probabilities (final activation: {activation or 'unknown'}; "
+        "compiled loss from_logits: "
+        f"{'unknown' if loss_logits is None else loss_logits}). Pass "
+        "from_logits=True or from_logits=False to "
+        "MembershipInferenceCallback."
+    )
+
+
+def _log1p_exp_neg_abs(z):
+    """`log(1 + exp(z))` as numpy's `logaddexp(0, z)` computes it."""
+    return tf.maximum(z, 0.0) + tf.math.log1p(tf.exp(-tf.abs(z)))
+
+
+def graph_signals(outputs, labels, from_logits: bool) -> dict[str, Any]:
+    """Per-record signals in float64, inside a TensorFlow graph.
+
+    The formulas and floors are those of
+    :func:`keras_mia.signals.compute_signals`, in the same order of
+    operations, so both agree to rounding (about 1e-15 relative).
+
+    Args:
+        outputs: Model outputs of one head, shape `(n, C)`, `(n, 1)` or
+            `(n,)` (a single sigmoid unit, treated as two classes).
+        labels: int64 class indices, shape `(n,)`, already validated.
+        from_logits: Whether `outputs` are logits.
+
+    Returns:
+        A dict of tensors of shape `(n,)`: `correctness` (bool),
+        `confidence`, `entropy`, `modified_entropy`, `loss` (float64), and
+        `n_nonfinite` (rows with NaN or inf), `low`, `high` and
+        `worst_sum_error` (for the probability checks) as scalars.
+    """
+    out = tf.cast(outputs, tf.float64)
+    if out.shape.rank == 1:
+        out = out[:, None]
+    sigmoid = out.shape[-1] == 1
+    n_nonfinite = tf.reduce_sum(
+        tf.cast(~tf.reduce_all(tf.math.is_finite(out), axis=1), tf.int64)
+    )
+    low, high = tf.reduce_min(out), tf.reduce_max(out)
+    log_floor = tf.constant(math.log(SAFE_LOG_FLOOR), tf.float64)
+    if from_logits:
+        if sigmoid:
+            z = out[:, 0]
+            log_probs = tf.stack(
+                [-_log1p_exp_neg_abs(z), -_log1p_exp_neg_abs(-z)], axis=1
+            )
+            correct = tf.cast(z > 0, tf.int64) == labels
+        else:
+            shifted = out - tf.reduce_max(out, axis=1, keepdims=True)
+            log_probs = shifted - tf.math.log(
+                tf.reduce_sum(tf.exp(shifted), axis=1, keepdims=True)
+            )
+            correct = tf.argmax(out, axis=1) == labels
+        n_classes = tf.shape(log_probs)[1]
+        mask = tf.one_hot(labels, n_classes, on_value=True, off_value=False)
+        probs = tf.exp(log_probs)
+        neg_log_p = -tf.maximum(log_probs, log_floor)
+        entropy = tf.reduce_sum(probs * neg_log_p, axis=1)
+        log_p_y = tf.gather(log_probs, labels[:, None], batch_dims=1)[:, 0]
+        p_y = tf.gather(probs, labels[:, None], batch_dims=1)[:, 0]
+        weights = tf.where(mask, -tf.math.expm1(log_probs), probs)
+        log_complement = tf.math.log(-tf.math.expm1(log_probs))
+        log_terms = tf.where(
+            mask, neg_log_p, -tf.maximum(log_complement, log_floor)
+        )
+        modified_entropy = tf.reduce_sum(weights * log_terms, axis=1)
+        loss = tf.minimum(
+            -log_p_y, tf.constant(-math.log(LOSS_FLOOR), tf.float64)
+        )
+        worst_sum_error = tf.constant(0.0, tf.float64)
+    else:
+        probs = tf.clip_by_value(out, 0.0, 1.0)
+        if sigmoid:
+            probs = tf.concat([1.0 - probs, probs], axis=1)
+        worst_sum_error = tf.reduce_max(
+            tf.abs(tf.reduce_sum(probs, axis=1) - 1.0)
+        )
+        n_classes = tf.shape(probs)[1]
+        mask = tf.one_hot(labels, n_classes, on_value=True, off_value=False)
+        p_y = tf.gather(probs, labels[:, None], batch_dims=1)[:, 0]
+        neg_log_p = -tf.math.log(tf.maximum(probs, SAFE_LOG_FLOOR))
+        entropy = tf.reduce_sum(probs * neg_log_p, axis=1)
+        weights = tf.where(mask, 1.0 - p_y[:, None], probs)
+        log_terms = tf.where(
+            mask, neg_log_p,
+            -tf.math.log(tf.maximum(1.0 - probs, SAFE_LOG_FLOOR)),
+        )
+        modified_entropy = tf.reduce_sum(weights * log_terms, axis=1)
+        correct = tf.argmax(probs, axis=1) == labels
+        loss = -tf.math.log(tf.maximum(p_y, LOSS_FLOOR))
+    return {
+        "correctness": correct,
+        "confidence": p_y,
+        "entropy": entropy,
+        "modified_entropy": modified_entropy,
+        "loss": loss,
+        "n_nonfinite": n_nonfinite,
+        "low": low,
+        "high": high,
+        "worst_sum_error": worst_sum_error,
+    }
+
+
+# --------------------------------------------------------------------------
+# The callback.
+
+
+def _check_positive_int(value: object, name: str, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        domain = "a positive int or None" if allow_none else "a positive int"
+        raise ValueError(
+            f"`{name}` must be {domain}; received {name}={value!r}."
+        )
+
+
+class MembershipInferenceCallback(keras.callbacks.Callback):
+    """Measures membership-inference leakage of the model while it trains.
+
+    Put it **first** in the `callbacks` list: Keras hands one `logs` dict to
+    the callbacks in list order, so only callbacks after it see the
+    `mia_*` keys. It warns (:class:`CallbackOrderWarning`) when a
+    CSVLogger, a TensorBoard callback or a callback monitoring a `mia_*`
+    key comes before it.
+
+    When it evaluates: at the end of the first epoch of every `fit` call,
+    of every epoch whose 0-based index is a multiple of `every_n_epochs`,
+    and of the last epoch of `fit`; optionally every `every_n_batches`
+    training batches as well. On the other epochs the `mia_*` keys are
+    **absent** from `logs`. Consequences, by consumer:
+
+    * `History`: `history.history["mia_auc"]` has one entry per evaluated
+      epoch, not per epoch, so it does not line up with `history.epoch`;
+      use this callback's :attr:`history` (`{epoch: metrics}`) instead.
+    * `CSVLogger`: its columns come from the first epoch, which is always
+      evaluated; on other epochs the `mia_*` cells read `NA`.
+    * `EarlyStopping` / `ReduceLROnPlateau` / `ModelCheckpoint` on a
+      `mia_*` key: on epochs without the key they warn that the metric is
+      missing and do nothing, so their `patience` counts evaluations, not
+      epochs. Pass `mode="min"`: Keras cannot infer the direction of an
+      unknown metric and raises with `mode="auto"`.
+
+    A failed evaluation (any exception in it) is logged with its traceback,
+    warned about with :class:`~keras_mia.EvaluationFailedWarning`, and
+    recorded as `nan` for every key in `logs` and :attr:`history`
+    (with the error text under `"error"`); training continues. Pass
+    `on_error="raise"` to re-raise instead.
+
+    Note: the model runs in inference mode (`training=False`): dropout is
+    off and batch normalisation uses its moving statistics, as for any
+    deployed model. Dataset inputs are read once, at the first
+    `on_train_begin`, into host memory, and the same records (the seeded
+    `max_samples` subsample) are used at every evaluation of the
+    callback's lifetime, including later `fit` calls. Only the
+    TensorFlow backend of Keras 3 is supported.
+
+    Args:
+        members: Records the model trains on: `(x, y)`, `(x, y, ids)`, a
+            `tf.data.Dataset` or a `keras.utils.PyDataset` yielding
+            batches of those. `x` is an array or a dict of arrays (named
+            model inputs); `y` holds integer labels of shape `(n,)` or
+            `(n, 1)`, or one-hot labels; `ids` are unique ints or strings
+            that name records in the outputs (defaults to the position).
+            Labels are read from the same elements as the inputs, so a
+            shuffled pipeline cannot misalign them; give ids with a
+            shuffled pipeline, since positions then change between reads.
+        non_members: Records the model never trains on, in the same forms.
+        reference: Optional `(reference_members, reference_non_members)`
+            for `"shadow"` thresholds: either data in the forms above
+            (evaluated with the model at each evaluation: a disjoint part
+            of the training data and of the held-out data), or two
+            :class:`~keras_mia.Signals` computed elsewhere (e.g. from a
+            shadow model). Defaults to None.
+        threshold_source: `"shadow"`, `"cross_fit"` or `"optimistic"`.
+            Defaults to `"shadow"` with `reference`, else `"cross_fit"`.
+        attacks: Attacks to run, from :data:`keras_mia.ATTACKS`. Defaults
+            to all five.
+        every_n_epochs: Evaluate every this many epochs (see above).
+            Defaults to 1.
+        every_n_batches: Also evaluate every this many training batches,
+            or None. Defaults to None. Setting it turns off Keras' async
+            batch dispatch for the whole `fit`.
+        max_samples: Largest number of records used per set (members,
+            non-members, each reference set): a seeded subsample, the same
+            at every evaluation. None uses all. Defaults to 10000.
+        batch_size: Records per forward pass. Defaults to 512.
+        output: Name or index of the head to attack for a model with
+            several outputs. Defaults to None (single-output models).
+        from_logits: Whether the head outputs logits. Defaults to None:
+            probabilities if its final activation is softmax or sigmoid,
+            logits if it is linear and the compiled loss has
+            `from_logits=True`; any other case raises and asks for it.
+        log_dir: Directory for TensorBoard logs, usually the `log_dir` of
+            Keras' TensorBoard callback. The callback writes the run
+            `<log_dir>/privacy` and the files
+            `<log_dir>/privacy/records/epoch_<NNNN>.npz`. Defaults to None
+            (no files).
+        top_k: Rows of the riskiest-records table in TensorBoard and of
+            :meth:`top_risk_records`. Defaults to 10.
+        n_bootstraps: Bootstrap resamples for the intervals of each
+            attack (kept in :attr:`results`, not in `logs`). Defaults to 0.
+        seed: Seed of the subsample and of the cross-fit folds. Defaults
+            to 0.
+        verbose: 1 prints one line per evaluation, 0 is silent. Defaults
+            to 1.
+        on_error: `"warn"` or `"raise"`, see above. Defaults to `"warn"`.
+
+    Attributes:
+        history: `{epoch: metrics}` for every epoch evaluated, 0-based.
+            The metrics are the `logs` keys plus, for each headline metric,
+            the attack it came from under `"<key>_attack"` (for example
+            `history[3]["mia_auc_attack"] == "loss"`). Kept across `fit`
+            calls; an epoch evaluated again replaces its entry.
+        batch_history: One dict per batch-frequency evaluation, with
+            `"epoch"`, `"batch"`, `"step"` and the headline keys.
+        results: `{epoch: EvaluationResult}` of the evaluations.
+
+    Raises:
+        ValueError: On an invalid argument (in `__init__`) or invalid data
+            (in `on_train_begin`, before the first epoch).
+        ImportError: If `log_dir` is given and TensorBoard is missing.
+        NotImplementedError: If Keras does not use the TensorFlow backend.
+    """
+
+    def __init__(
+        self,
+        members: Any,
+        non_members: Any,
+        *,
+        reference: tuple[Any, Any] | None = None,
+        threshold_source: str | None = None,
+        attacks: Sequence[str] = ATTACKS,
+        every_n_epochs: int = 1,
+        every_n_batches: int | None = None,
+        max_samples: int | None = 10_000,
+        batch_size: int = 512,
+        output: str | int | None = None,
+        from_logits: bool | None = None,
+        log_dir: str | os.PathLike | None = None,
+        top_k: int = 10,
+        n_bootstraps: int = 0,
+        seed: int = 0,
+        verbose: int = 1,
+        on_error: str = "warn",
+    ) -> None:
+        super().__init__()
+        if keras.backend.backend() != "tensorflow":
+            raise NotImplementedError(
+                "MembershipInferenceCallback supports the TensorFlow backend "
+                f"of Keras only; the active backend is "
+                f"{keras.backend.backend()!r}."
+            )
+        _check_data_form(members, "members")
+        _check_data_form(non_members, "non_members")
+        if reference is not None:
+            if not isinstance(reference, tuple | list) or len(reference) != 2:
+                raise ValueError(
+                    "`reference` must be a pair (members, non_members); "
+                    f"received {type(reference).__name__}."
+                )
+            _check_data_form(reference[0], "reference[0]")
+            _check_data_form(reference[1], "reference[1]")
+        if threshold_source is not None and (
+            threshold_source not in THRESHOLD_SOURCES
+        ):
+            raise ValueError(
+                f"`threshold_source` must be one of {list(THRESHOLD_SOURCES)} "
+                f"or None; received threshold_source={threshold_source!r}."
+            )
+        if threshold_source == "shadow" and reference is None:
+            raise ValueError(
+                "threshold_source='shadow' needs `reference`; pass "
+                "reference=(members, non_members) or leave threshold_source "
+                "None for 'cross_fit'."
+            )
+        attacks = tuple(attacks)
+        unknown = [a for a in attacks if a not in ATTACKS]
+        if not attacks or unknown or len(set(attacks)) != len(attacks):
+            raise ValueError(
+                f"`attacks` must be distinct names from {list(ATTACKS)}; "
+                f"received attacks={list(attacks)}."
+            )
+        _check_positive_int(every_n_epochs, "every_n_epochs", False)
+        _check_positive_int(every_n_batches, "every_n_batches", True)
+        _check_positive_int(max_samples, "max_samples", True)
+        _check_positive_int(batch_size, "batch_size", False)
+        _check_positive_int(top_k, "top_k", False)
+        if isinstance(n_bootstraps, bool) or not isinstance(
+            n_bootstraps, int
+        ) or n_bootstraps < 0:
+            raise ValueError(
+                "`n_bootstraps` must be an int >= 0; received "
+                f"n_bootstraps={n_bootstraps!r}."
+            )
+        if from_logits is not None and not isinstance(from_logits, bool):
+            raise ValueError(
+                "`from_logits` must be True, False or None; received "
+                f"from_logits={from_logits!r}."
+            )
+        if output is not None and (
+            isinstance(output, bool) or not isinstance(output, str | int)
+        ):
+            raise ValueError(
+                "`output` must be a head name, an index or None; received "
+                f"output={output!r}."
+            )
+        if on_error not in ("warn", "raise"):
+            raise ValueError(
+                "`on_error` must be 'warn' or 'raise'; received "
+                f"on_error={on_error!r}."
+            )
+        if verbose not in (0, 1, 2) and not isinstance(verbose, bool):
+            raise ValueError(
+                f"`verbose` must be 0, 1 or 2; received verbose={verbose!r}."
+            )
+        if log_dir is not None:
+            require_tensorboard("MembershipInferenceCallback(log_dir=...)")
+            log_dir = os.fspath(log_dir)
+
+        self._data = {"members": members, "non_members": non_members}
+        if reference is not None:
+            self._data["reference_members"] = reference[0]
+            self._data["reference_non_members"] = reference[1]
+        self.threshold_source = threshold_source
+        self.attacks = attacks
+        self.every_n_epochs = every_n_epochs
+        self.every_n_batches = every_n_batches
+        self.max_samples = max_samples
+        self.batch_size = batch_size
+        self.output = output
+        self.from_logits = from_logits
+        self.log_dir = log_dir
+        self.top_k = top_k
+        self.n_bootstraps = n_bootstraps
+        self.seed = seed
+        self.verbose = int(verbose)
+        self.on_error = on_error
+
+        self.history: dict[int, dict[str, Any]] = {}
+        self.batch_history: list[dict[str, Any]] = []
+        self.results: dict[int, Any] = {}
+        self._records: dict[str, _Records | Signals] | None = None
+        self._tensors: dict[str, tuple[Any, Any]] = {}
+        self._signal_fn = None
+        self._signal_fn_model = None
+        self._resolved_from_logits: bool | None = None
+        self._n_classes: int | None = None
+        self._writer = None
+        self._gate = None
+        self._fit_first_epoch = True
+        self._wrote_record_info = False
+        self._last_epoch: int | None = None
+        self._last_signals: tuple[Signals, Signals] | None = None
+        self._global_batch = 0
+        self._warned: set[tuple[type, str]] = set()
+        if every_n_batches is not None:
+            # An instance attribute, so that Keras sees a batch hook (and
+            # turns off async dispatch) only when batch evaluation is on.
+            self.on_train_batch_end = self._on_train_batch_end
+
+    # -- Keras hooks --------------------------------------------------------
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Reads and checks the data, builds the forward pass, opens logs."""
+        self._fit_first_epoch = True
+        self._wrote_record_info = False
+        self._last_epoch = None
+        callbacks = self._sibling_callbacks()
+        self._warn_about_order(callbacks)
+        self._gate = _find_gate(callbacks)
+        if self._records is None:
+            self._records = {
+                name: data if isinstance(data, Signals) else _prepare_records(
+                    data, name, self.max_samples, self.seed, stream
+                )
+                for stream, (name, data) in enumerate(self._data.items())
+            }
+            self._check_set_sizes()
+        if self._signal_fn_model is not self.model:
+            self._build_forward_pass()
+        if self.log_dir is not None:
+            self._writer = tf.summary.create_file_writer(
+                os.path.join(self.log_dir, tb_summary.RUN_NAME)
+            )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Evaluates on the selected epochs and writes into `logs`."""
+        first, self._fit_first_epoch = self._fit_first_epoch, False
+        self._last_epoch = epoch
+        last = epoch == (self.params or {}).get("epochs", 0) - 1
+        if not (first or last or epoch % self.every_n_epochs == 0):
+            return
+        metrics = self._evaluate(epoch, include_record_info=first)
+        if logs is not None:
+            logs.update({k: v for k, v in metrics.items()
+                         if isinstance(v, float)})
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Writes the gate's outcome and closes the TensorBoard writer."""
+        if self._writer is None:
+            return
+        if self._gate is not None and self._last_epoch is not None:
+            with self._writer.as_default():
+                tb_summary.json_text(
+                    "mia_meta/gate", "gate", self._gate.describe(outcome=True),
+                    step=self._last_epoch,
+                )
+        self._writer.close()
+        self._writer = None
+
+    def _on_train_batch_end(self, batch: int, logs: dict | None = None):
+        self._global_batch += 1
+        if self._global_batch % self.every_n_batches:
+            return
+        epoch = self._last_epoch + 1 if self._last_epoch is not None else (
+            self.params.get("initial_epoch", 0) if self.params else 0
+        )
+        try:
+            result = self._run_attacks()
+        except Exception as err:  # noqa: BLE001 - see on_error
+            self._handle_failure(err, f"batch {batch + 1}")
+            return
+        headline = tb_summary.headline_metrics(result)
+        entry = {"epoch": epoch, "batch": batch, "step": self._global_batch}
+        entry.update({f"{LOG_PREFIX}{k}": v for k, (v, _) in headline.items()})
+        self.batch_history.append(entry)
+        if self._writer is not None:
+            with self._writer.as_default():
+                tb_summary.scalars(result, self._global_batch, "mia_batch")
+
+    # -- Evaluation ---------------------------------------------------------
+
+    def evaluate_now(self) -> Any:
+        """Runs one evaluation of the current model outside the hooks.
+
+        The callback must have been through `on_train_begin` (a `fit`
+        call, or a direct call with `set_model`).
+
+        Returns:
+            The :class:`~keras_mia.EvaluationResult`.
+        """
+        return self._run_attacks()
+
+    def member_signals(self) -> Signals:
+        """Signals of the evaluated members under the current weights.
+
+        Returns:
+            A :class:`~keras_mia.Signals` in the callback's record order
+            (see :attr:`member_ids`).
+        """
+        return self._signals("members")
+
+    @property
+    def member_ids(self) -> np.ndarray:
+        """Ids of the evaluated members, in the order of every output."""
+        return self._records["members"].ids
+
+    def top_risk_records(self, epoch: int | None = None) -> list[dict]:
+        """The `top_k` members with the highest risk score at an epoch.
+
+        Args:
+            epoch: A 0-based evaluated epoch. Defaults to the latest.
+
+        Returns:
+            Dicts with `id`, `label` and `risk_score`, riskiest first.
+        """
+        if not self.results:
+            return []
+        epoch = max(self.results) if epoch is None else epoch
+        scores = self.results[epoch].member_risk_scores
+        members = self._records["members"]
+        order = np.argsort(-scores, kind="stable")[: self.top_k]
+        labels = self._labels("members")
+        return [
+            {"id": members.ids[i].item(), "label": int(labels[i]),
+             "risk_score": float(scores[i])}
+            for i in order
+        ]
+
+    def _evaluate(self, epoch: int, include_record_info: bool) -> dict:
+        try:
+            result = self._run_attacks()
+            metrics = self._metrics(result)
+            self.results[epoch] = result
+            self._write_outputs(result, epoch, include_record_info)
+        except Exception as err:  # noqa: BLE001 - see on_error
+            self._handle_failure(err, f"epoch {epoch + 1}")
+            metrics = {k: math.nan for k in log_keys(self.attacks)}
+            metrics["error"] = f"{type(err).__name__}: {err}"
+        self.history[epoch] = metrics
+        if self.verbose and "error" not in metrics:
+            self._print(
+                f"Epoch {epoch + 1}: MembershipInferenceCallback "
+                f"auc={metrics['mia_auc']:.4f} "
+                f"advantage={metrics['mia_advantage']:.4f} "
+                f"tpr@1%fpr={metrics['mia_tpr_at_1pct_fpr']:.4f} "
+                f"(strongest: {metrics['mia_advantage_attack']}) "
+                f"mean member risk={metrics['mia_risk_mean_member']:.4f}"
+            )
+        return metrics
+
+    def _handle_failure(self, err: Exception, where: str) -> None:
+        if self.on_error == "raise":
+            raise err
+        logger.error(
+            "MembershipInferenceCallback: evaluation at %s failed; "
+            "recording nan and continuing training.\n%s",
+            where, "".join(traceback.format_exception(err)),
+        )
+        warnings.warn(
+            f"MembershipInferenceCallback: evaluation at {where} failed "
+            f"({type(err).__name__}: {err}); its metrics are nan. Pass "
+            "on_error='raise' to stop training instead.",
+            EvaluationFailedWarning,
+            stacklevel=3,
+        )
+
+    def _run_attacks(self):
+        signals = {name: self._signals(name) for name in self._records}
+        self._last_signals = (signals["members"], signals["non_members"])
+        reference = None
+        if "reference_members" in signals:
+            reference = (
+                signals["reference_members"], signals["reference_non_members"]
+            )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run_attacks(
+                signals["members"],
+                signals["non_members"],
+                reference=reference,
+                threshold_source=self.threshold_source,
+                attacks=self.attacks,
+                target_fprs=tb_summary.TARGET_FPRS,
+                n_bootstraps=self.n_bootstraps,
+                seed=self.seed,
+            )
+        for w in caught:
+            self._warn_once(w)
+        return result
+
+    def _warn_once(self, w: warnings.WarningMessage) -> None:
+        """Re-emit an engine warning, once per category and text."""
+        key = (w.category, str(w.message))
+        if key in self._warned:
+            logger.debug("Repeated warning: %s", w.message)
+            return
+        self._warned.add(key)
+        warnings.warn_explicit(
+            w.message, w.category, w.filename, w.lineno,
+        )
+
+    def _metrics(self, result) -> dict[str, Any]:
+        metrics: dict[str, Any] = {}
+        headline = tb_summary.headline_metrics(result)
+        for key in log_keys(self.attacks):
+            name = key[len(LOG_PREFIX):]
+            if name in headline:
+                metrics[key] = headline[name][0]
+        for name, attack in result.attacks.items():
+            values = tb_summary.attack_metrics(attack)
+            for metric in ATTACK_LOG_METRICS:
+                metrics[f"{LOG_PREFIX}{name}_{metric}"] = values[metric]
+        metrics[f"{LOG_PREFIX}risk_mean_member"] = float(
+            np.mean(result.member_risk_scores)
+        )
+        for name, (_, attack) in headline.items():
+            metrics[f"{LOG_PREFIX}{name}_attack"] = attack
+        return metrics
+
+    # -- Forward pass ---------------------------------------------------------
+
+    def _labels(self, name: str) -> np.ndarray:
+        return as_class_labels(
+            self._records[name].y, self._n_classes, name=f"{name} labels"
+        )
+
+    def _build_forward_pass(self) -> None:
+        """Probes the model, resolves head and logits, traces the function."""
+        members = self._records["members"]
+        n_probe = min(_PROBE_RECORDS, len(members))
+        probe_x = _take(members.x, np.arange(n_probe))
+        try:
+            outputs = self.model(probe_x, training=False)
+        except Exception as err:
+            raise ValueError(
+                "MembershipInferenceCallback could not run the model on the "
+                f"first {n_probe} member records: {type(err).__name__}: "
+                f"{err}. Check that `members` x matches the model inputs."
+            ) from err
+        head, head_name, index = _select_head(outputs, self.model, self.output)
+        from_logits = self.from_logits
+        if from_logits is None:
+            from_logits = _infer_from_logits(self.model, head_name, index)
+        head = np.asarray(head)
+        n_classes = 2 if head.ndim == 1 or head.shape[-1] == 1 else (
+            head.shape[-1]
+        )
+        # The engine's own checks, on a few real outputs: wrong
+        # `from_logits`, labels beyond the output width.
+        compute_signals(
+            head, as_class_labels(members.y[:n_probe], n_classes, "labels"),
+            from_logits=from_logits, name=f"outputs of head {head_name!r}",
+        )
+        self._n_classes = n_classes
+        self._resolved_from_logits = from_logits
+        self._tensors = {}
+        for name, records in self._records.items():
+            if isinstance(records, Signals):
+                if records.n_classes != n_classes:
+                    raise ValueError(
+                        f"`{name}` Signals have {records.n_classes} classes; "
+                        f"the model head {head_name!r} has {n_classes}."
+                    )
+                continue
+            labels = self._labels(name)
+            self._tensors[name] = (
+                tf.nest.map_structure(tf.convert_to_tensor, records.x),
+                tf.convert_to_tensor(labels),
+            )
+
+        model, select = self.model, self.output
+
+        def spec(array):
+            return tf.TensorSpec((None,) + array.shape[1:], array.dtype)
+
+        x_spec = tf.nest.map_structure(spec, self._tensors["members"][0])
+
+        @tf.function(input_signature=[x_spec, tf.TensorSpec([None], tf.int64)])
+        def forward(x, labels):
+            raw = model(x, training=False)
+            selected, _, _ = _select_head(raw, model, select)
+            return graph_signals(selected, labels, from_logits)
+
+        self._signal_fn = forward
+        self._signal_fn_model = self.model
+
+    def _signals(self, name: str) -> Signals:
+        records = self._records[name]
+        if isinstance(records, Signals):
+            return records
+        x, labels = self._tensors[name]
+        parts = []
+        for start in range(0, len(records), self.batch_size):
+            rows = slice(start, start + self.batch_size)
+            batch_x = tf.nest.map_structure(lambda t, r=rows: t[r], x)
+            parts.append(self._signal_fn(batch_x, labels[rows]))
+        got = {k: np.concatenate([np.atleast_1d(p[k].numpy()) for p in parts])
+               for k in parts[0]}
+        self._check_outputs(got, name)
+        return Signals(
+            labels=labels.numpy(),
+            correctness=got["correctness"],
+            confidence=got["confidence"],
+            entropy=got["entropy"],
+            modified_entropy=got["modified_entropy"],
+            loss=got["loss"],
+            n_classes=self._n_classes,
+        )
+
+    def _check_outputs(self, got: dict, name: str) -> None:
+        n_bad = int(got["n_nonfinite"].sum())
+        if n_bad:
+            raise ValueError(
+                f"The model's outputs on {name} contain NaN or infinite "
+                f"values in {n_bad} rows."
+            )
+        if self._resolved_from_logits:
+            return
+        from keras_mia import signals as mia_signals
+
+        low, high = got["low"].min(), got["high"].max()
+        tol = mia_signals.PROBABILITY_RANGE_ATOL
+        if low < -tol or high > 1 + tol:
+            raise ValueError(
+                f"The model's outputs on {name} range from {low:.6g} to "
+                f"{high:.6g}, outside [0, 1], but from_logits=False."
+            )
+        worst = got["worst_sum_error"].max()
+        if worst > mia_signals.PROBABILITY_SUM_ATOL:
+            raise ValueError(
+                f"Rows of the model's outputs on {name} sum to 1 +- "
+                f"{worst:.3g}, but from_logits=False."
+            )
+
+    # -- Outputs --------------------------------------------------------------
+
+    def _write_outputs(self, result, epoch: int, include_record_info: bool):
+        if self.log_dir is None:
+            return
+        members = self._records["members"]
+        labels = self._labels("members")
+        with self._writer.as_default():
+            if include_record_info:
+                tb_summary.json_text(
+                    "mia_meta/config", "config", self._config(result), epoch
+                )
+            tb_summary.evaluation(
+                result, epoch, members.ids, labels, self.top_k,
+                include_record_info=include_record_info,
+            )
+        self._writer.flush()
+        self._save_records(result, epoch)
+
+    def _config(self, result) -> dict:
+        return {
+            "attacks": list(self.attacks),
+            "threshold_source": result.threshold_source,
+            "max_samples": self.max_samples,
+            "every_n_epochs": self.every_n_epochs,
+            "every_n_batches": self.every_n_batches,
+            "n_members": len(result.member_risk_scores),
+            "n_non_members": len(result.non_member_risk_scores),
+            "n_classes": result.n_classes,
+            "top_k": self.top_k,
+            "gate": None if self._gate is None else self._gate.describe(),
+        }
+
+    def _save_records(self, result, epoch: int) -> str:
+        folder = os.path.join(self.log_dir, tb_summary.RUN_NAME, "records")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"epoch_{epoch:04d}.npz")
+        k = 0
+        while os.path.exists(path):
+            k += 1
+            path = os.path.join(folder, f"epoch_{epoch:04d}_{k}.npz")
+        members, non_members = self._last_signals
+        arrays = {
+            "epoch": np.int64(epoch),
+            "ids": _as_saveable(np.concatenate([
+                self._records["members"].ids, self._records["non_members"].ids,
+            ])),
+            "labels": np.concatenate([members.labels, non_members.labels]),
+            "is_member": np.concatenate([
+                np.ones(len(members), bool), np.zeros(len(non_members), bool),
+            ]),
+            "risk_scores": np.concatenate([
+                result.member_risk_scores, result.non_member_risk_scores,
+            ]),
+        }
+        for signal in ("correctness", "confidence", "entropy",
+                       "modified_entropy", "loss"):
+            arrays[signal] = np.concatenate([
+                getattr(members, signal), getattr(non_members, signal),
+            ])
+        handle, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
+        try:
+            with os.fdopen(handle, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return path
+
+    def _print(self, message: str) -> None:
+        if keras.config.is_interactive_logging_enabled():
+            sys.stdout.write(message + "\n")
+            sys.stdout.flush()
+        else:
+            logger.info(message)
+
+    # -- Checks ---------------------------------------------------------------
+
+    def _check_set_sizes(self) -> None:
+        for name in ("members", "non_members"):
+            if len(self._records[name]) < 2:
+                raise ValueError(
+                    f"`{name}` has {len(self._records[name])} record; at "
+                    "least 2 are needed for the attacks."
+                )
+
+    def _sibling_callbacks(self) -> list:
+        """The callbacks of the running `fit`, found from the call stack.
+
+        Keras calls `on_train_begin` from its `CallbackList`, which is not
+        reachable from the model, so the list is looked up in the calling
+        frames. Returns [] when the hooks are driven by hand.
+        """
+        frame = sys._getframe(1)
+        for _ in range(6):
+            if frame is None:
+                break
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, keras.callbacks.CallbackList) and any(
+                cb is self for cb in owner.callbacks
+            ):
+                return list(owner.callbacks)
+            frame = frame.f_back
+        logger.debug("MembershipInferenceCallback: no CallbackList found.")
+        return []
+
+    def _warn_about_order(self, callbacks: list) -> None:
+        keys = set(log_keys(self.attacks))
+        for callback in callbacks:
+            if callback is self:
+                return
+            monitor = getattr(callback, "monitor", None)
+            reads = isinstance(
+                callback,
+                keras.callbacks.CSVLogger | keras.callbacks.TensorBoard,
+            ) or monitor in keys
+            if reads:
+                warnings.warn(
+                    f"{type(callback).__name__} comes before "
+                    "MembershipInferenceCallback in `callbacks`, so it does "
+                    "not see the mia_* keys of the epoch's logs"
+                    + (f" (it monitors {monitor!r})" if monitor in keys
+                       else "")
+                    + ". Put MembershipInferenceCallback first.",
+                    CallbackOrderWarning,
+                    stacklevel=3,
+                )
+
+
+def _find_gate(callbacks: list):
+    from keras_mia.gate import PrivacyEarlyStopping
+
+    for callback in callbacks:
+        if isinstance(callback, PrivacyEarlyStopping):
+            return callback
+    return None
+
+
+def _as_saveable(ids: np.ndarray) -> np.ndarray:
+    """Ids as an array `np.savez` stores without pickle."""
+    if ids.dtype == object:
+        return ids.astype(str)
+    return ids
+
+
+__all__ = [
+    "CallbackOrderWarning",
+    "MembershipInferenceCallback",
+    "graph_signals",
+    "log_keys",
+]

@@ -1,0 +1,333 @@
+"""`PrivacyEarlyStopping`: stop training when leakage passes a budget.
+
+The gate reads a leakage key that :class:`keras_mia.MembershipInferenceCallback`
+writes into `logs` (so it goes after that callback in the `callbacks`
+list). When the value is above `budget` for `patience` evaluations in a
+row, it stops training; at the end of training it restores the weights of
+the best epoch whose evaluated leakage stayed within the budget, "best"
+by a utility metric such as `val_loss`.
+
+The stock alternative is Keras' own `EarlyStopping`:
+
+    keras.callbacks.EarlyStopping(monitor="mia_advantage", mode="min")
+
+It needs `mode="min"` (Keras cannot infer the direction of an unknown
+metric and raises with `mode="auto"`); it stops when leakage stops
+*decreasing*, not when it passes a budget; and on epochs the callback does
+not evaluate it warns that the key is missing and does nothing, so its
+`patience` counts evaluations, not epochs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import warnings
+from typing import Any
+
+from keras_mia._backend import require_tensorflow
+from keras_mia.errors import KerasMiaWarning
+
+require_tensorflow("PrivacyEarlyStopping")
+import keras  # noqa: E402  (after the TensorFlow check, for its message)
+
+logger = logging.getLogger(__name__)
+
+#: Keys whose "more leaky" direction is not "larger", refused as monitors.
+_TWO_SIDED_SUFFIX = "_auc"
+
+
+class PrivacyEarlyStopping(keras.callbacks.Callback):
+    """Stops training when membership leakage exceeds a budget.
+
+    Place it after :class:`~keras_mia.MembershipInferenceCallback` in the
+    `callbacks` list. On each epoch end it reads `logs[monitor]`:
+
+    * key absent (the epoch was not evaluated): nothing happens, and the
+      epoch is not a candidate for restoring (its leakage is unknown);
+    * value `nan` (a failed evaluation): nothing happens either, with a
+      warning the first time;
+    * value above `budget`: one more consecutive exceedance; at `patience`
+      of them in a row, training stops (`model.stop_training = True`);
+    * value at or below `budget`: the count resets, and the epoch is a
+      candidate; the best candidate by `utility_monitor` (the latest one
+      when that key is missing) is remembered, with its weights when
+      `restore_best_weights`.
+
+    At the end of training, with `restore_best_weights=True`, the weights of
+    the best candidate are restored unless they are the final weights
+    already (as Keras' `EarlyStopping` does, also when the gate did not
+    fire). If no evaluated epoch stayed within the budget, the final weights
+    are kept and a warning says so. A one-line account is stored in
+    :attr:`summary` and printed when `verbose`.
+
+    Note: only evaluated epochs can be restored, so with `every_n_epochs`
+    above 1 the restored epoch is one the callback evaluated.
+
+    Args:
+        monitor: The leakage key, larger = more leakage. Defaults to
+            `"mia_advantage"`. Good choices: `"mia_advantage"`,
+            `"mia_tpr_at_0.1pct_fpr"`, `"mia_tpr_at_1pct_fpr"`,
+            `"mia_auc_distance"` (`|AUC - 0.5|`). Raw AUC keys are refused,
+            since an AUC below 0.5 is not more private.
+        budget: Largest acceptable value of `monitor`, a finite float >= 0
+            (for advantage and TPR in [0, 1]; for `mia_auc_distance` in
+            [0, 0.5]).
+        patience: Consecutive evaluations above the budget that stop
+            training, an int >= 1. Defaults to 1.
+        restore_best_weights: Restore the best within-budget epoch at the
+            end of training. Defaults to True.
+        utility_monitor: The `logs` key that ranks within-budget epochs, or
+            None to prefer the latest. Defaults to `"val_loss"`.
+        utility_mode: `"min"` or `"max"`: whether smaller or larger
+            `utility_monitor` is better. Defaults to `"min"`.
+        verbose: 1 prints the summary line (and one line when it stops),
+            0 is silent. Defaults to 1.
+
+    Attributes:
+        summary: The one-line account of the last `fit`, or None before.
+        stopped_epoch: 0-based epoch after which the gate stopped training,
+            or None.
+        best_epoch: 0-based best within-budget epoch, or None.
+        restored_epoch: 0-based epoch whose weights were restored, or None.
+        exceeded_epochs: 0-based evaluated epochs above the budget.
+        evaluations: `(epoch, value)` for every evaluated epoch seen.
+
+    Raises:
+        ValueError: On an invalid argument, including a raw AUC monitor.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "mia_advantage",
+        *,
+        budget: float,
+        patience: int = 1,
+        restore_best_weights: bool = True,
+        utility_monitor: str | None = "val_loss",
+        utility_mode: str = "min",
+        verbose: int = 1,
+    ) -> None:
+        super().__init__()
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(
+                f"`monitor` must be a logs key; received monitor={monitor!r}."
+            )
+        if monitor.endswith(_TWO_SIDED_SUFFIX):
+            raise ValueError(
+                f"`monitor` may not be a raw AUC ({monitor!r}): an AUC below "
+                "0.5 is not more private. Use 'mia_auc_distance' (|AUC - "
+                "0.5|), 'mia_advantage' or 'mia_tpr_at_0.1pct_fpr'."
+            )
+        if isinstance(budget, bool) or not isinstance(
+            budget, int | float
+        ) or not math.isfinite(budget) or budget < 0:
+            raise ValueError(
+                "`budget` must be a finite number >= 0 (the largest "
+                f"acceptable {monitor}); received budget={budget!r}."
+            )
+        if isinstance(patience, bool) or not isinstance(patience, int) or (
+            patience < 1
+        ):
+            raise ValueError(
+                "`patience` must be an int >= 1; received "
+                f"patience={patience!r}."
+            )
+        if utility_mode not in ("min", "max"):
+            raise ValueError(
+                "`utility_mode` must be 'min' or 'max'; received "
+                f"utility_mode={utility_mode!r}."
+            )
+        if utility_monitor is not None and not isinstance(
+            utility_monitor, str
+        ):
+            raise ValueError(
+                "`utility_monitor` must be a logs key or None; received "
+                f"utility_monitor={utility_monitor!r}."
+            )
+        self.monitor = monitor
+        self.budget = float(budget)
+        self.patience = patience
+        self.restore_best_weights = bool(restore_best_weights)
+        self.utility_monitor = utility_monitor
+        self.utility_mode = utility_mode
+        self.verbose = int(verbose)
+        self.summary: str | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+        self.best_epoch: int | None = None
+        self.best_utility: float | None = None
+        self.best_value: float | None = None
+        self.best_weights: list | None = None
+        self.restored_epoch: int | None = None
+        self.exceeded_epochs: list[int] = []
+        self.evaluations: list[tuple[int, float]] = []
+        self._last_epoch: int | None = None
+        self._warned: set[str] = set()
+
+    def describe(self, outcome: bool = False) -> dict[str, Any]:
+        """The gate's settings (and outcome) as a JSON-safe dict.
+
+        The callback writes this into TensorBoard (`mia_meta/config` and
+        `mia_meta/gate`).
+
+        Args:
+            outcome: Also include the outcome of the current or last `fit`.
+                Defaults to False.
+
+        Returns:
+            A dict of plain Python values.
+        """
+        out: dict[str, Any] = {
+            "monitor": self.monitor,
+            "budget": self.budget,
+            "patience": self.patience,
+            "utility_monitor": self.utility_monitor,
+            "utility_mode": self.utility_mode,
+            "restore_best_weights": self.restore_best_weights,
+        }
+        if outcome:
+            out.update(
+                stopped_epoch=self.stopped_epoch,
+                best_epoch=self.best_epoch,
+                restored_epoch=self.restored_epoch,
+                exceeded_epochs=list(self.exceeded_epochs),
+                summary=self.summary or self._account(),
+            )
+        return out
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Resets the state, so one gate serves several `fit` calls."""
+        self._reset()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Counts exceedances, tracks the best within-budget epoch."""
+        logs = logs or {}
+        self._last_epoch = epoch
+        value = logs.get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        if math.isnan(value):
+            self._warn_once(
+                "nan",
+                f"PrivacyEarlyStopping: {self.monitor} is nan at epoch "
+                f"{epoch + 1} (a failed evaluation); the epoch is skipped.",
+            )
+            return
+        self.evaluations.append((epoch, value))
+        if value > self.budget:
+            self.wait += 1
+            self.exceeded_epochs.append(epoch)
+            if self.wait >= self.patience:
+                self.stopped_epoch = epoch
+                self.model.stop_training = True
+                if self.verbose:
+                    self._print(
+                        f"Epoch {epoch + 1}: PrivacyEarlyStopping: "
+                        f"{self.monitor}={value:.4f} above budget "
+                        f"{self.budget:g} for {self.wait} evaluation(s); "
+                        "stopping."
+                    )
+            return
+        self.wait = 0
+        utility = self._utility(logs)
+        if self._is_better(utility):
+            self.best_epoch = epoch
+            self.best_utility = utility
+            self.best_value = value
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Restores the best within-budget weights; writes the summary."""
+        if (
+            self.restore_best_weights
+            and self.best_weights is not None
+            and self.best_epoch != self._last_epoch
+        ):
+            self.model.set_weights(self.best_weights)
+            self.restored_epoch = self.best_epoch
+        if self.restore_best_weights and self.best_epoch is None and (
+            self.evaluations
+        ):
+            warnings.warn(
+                f"PrivacyEarlyStopping: no evaluated epoch kept {self.monitor} "
+                f"within the budget {self.budget:g}; the final weights are "
+                "kept.",
+                KerasMiaWarning,
+                stacklevel=2,
+            )
+        self.best_weights = None
+        self.summary = self._account()
+        if self.verbose:
+            self._print(self.summary)
+
+    def _utility(self, logs: dict) -> float | None:
+        if self.utility_monitor is None:
+            return None
+        value = logs.get(self.utility_monitor)
+        if value is None:
+            self._warn_once(
+                "utility",
+                f"PrivacyEarlyStopping: utility_monitor "
+                f"{self.utility_monitor!r} is not in logs; the latest "
+                "within-budget epoch counts as best. Available keys: "
+                f"{sorted(logs)}.",
+            )
+            return None
+        return float(value)
+
+    def _is_better(self, utility: float | None) -> bool:
+        if utility is None or self.best_utility is None:
+            return True
+        if math.isnan(utility):
+            return False
+        if self.utility_mode == "min":
+            return utility < self.best_utility
+        return utility > self.best_utility
+
+    def _account(self) -> str:
+        head = f"PrivacyEarlyStopping ({self.monitor} <= {self.budget:g}): "
+        n = len(self.evaluations)
+        if not n:
+            return head + "no evaluation was seen; nothing to do."
+        if self.stopped_epoch is not None:
+            what = (
+                f"above the budget for {self.wait} evaluation(s) in a row; "
+                f"stopped after epoch {self.stopped_epoch + 1}"
+            )
+        else:
+            what = (
+                f"{len(self.exceeded_epochs)} of {n} evaluations above the "
+                "budget; training ran to the end"
+            )
+        if self.best_epoch is None:
+            keep = "no epoch stayed within the budget, final weights kept"
+        else:
+            detail = f"{self.monitor}={self.best_value:.4f}"
+            if self.best_utility is not None:
+                detail += f", {self.utility_monitor}={self.best_utility:.4g}"
+            verb = (
+                "restored weights of" if self.restored_epoch is not None
+                else "best within budget:"
+            )
+            keep = f"{verb} epoch {self.best_epoch + 1} ({detail})"
+        return head + what + "; " + keep + "."
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        warnings.warn(message, KerasMiaWarning, stacklevel=3)
+
+    def _print(self, message: str) -> None:
+        if keras.config.is_interactive_logging_enabled():
+            sys.stdout.write(message + "\n")
+            sys.stdout.flush()
+        else:
+            logger.info(message)
