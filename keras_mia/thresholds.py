@@ -110,81 +110,66 @@ def fit_thresholds(
     if not fitted.any():
         return result
 
-    # Candidates in the reference's list order: members, then non-members.
-    scores = np.concatenate([s_in, s_out])
-    classes = np.concatenate([c_in, c_out])
-    is_member = np.concatenate(
-        [np.ones(len(s_in), bool), np.zeros(len(s_out), bool)]
-    )
-    keep = fitted[classes]
-    position = np.flatnonzero(keep)
-    scores, classes, is_member = scores[keep], classes[keep], is_member[keep]
-
-    # Sort by class, then score; stable, so equal values keep list order.
-    order = np.argsort(scores, kind="stable")
-    order = order[np.argsort(classes[order], kind="stable")]
-    s, c, m = scores[order], classes[order], is_member[order]
-
-    # One group per distinct (class, value); counts strictly below it.
-    starts = np.flatnonzero(
-        np.concatenate([[True], (s[1:] != s[:-1]) | (c[1:] != c[:-1])])
-    )
-    cum_in = np.concatenate([[0], np.cumsum(m)])
-    cum_out = np.concatenate([[0], np.cumsum(~m)])
-    class_begin = np.searchsorted(c, np.arange(n_classes), side="left")
-    g_class = c[starts]
-    in_below = cum_in[starts] - cum_in[class_begin[g_class]]
-    out_below = cum_out[starts] - cum_out[class_begin[g_class]]
-    members_at_or_above = n_in[g_class] - in_below
-
-    if reference_compatible:
-        # Exactly the reference's float64 expression.
-        key = 0.5 * (
-            members_at_or_above / (n_in[g_class] + 0.0)
-            + out_below / (n_out[g_class] + 0.0)
+    slices_in = _class_slices(c_in, n_classes)
+    slices_out = _class_slices(c_out, n_classes)
+    for c in np.flatnonzero(fitted):
+        # Scores of class c in list order (the grouping sort is stable).
+        listed_in = s_in[slices_in[c]]
+        listed_out = s_out[slices_out[c]]
+        threshold, accuracy = _fit_one_class(
+            listed_in, listed_out, reference_compatible
         )
-        # First occurrence in list order of each group's value.
-        tie_rank = position[order[starts]]
-    else:
-        key = (
-            members_at_or_above * n_out[g_class].astype(np.int64)
-            + out_below * n_in[g_class].astype(np.int64)
-        )
-        tie_rank = np.arange(len(starts))  # ascending score within class
-
-    # Per class: largest key, then smallest tie rank among the maximisers.
-    class_groups = np.flatnonzero(
-        np.concatenate([[True], g_class[1:] != g_class[:-1]])
-    )
-    best_key = np.maximum.reduceat(key, class_groups)
-    group_class_index = np.repeat(
-        np.arange(len(class_groups)),
-        np.diff(np.append(class_groups, len(starts))),
-    )
-    is_max = key == best_key[group_class_index]
-    rank = np.where(is_max, tie_rank, np.iinfo(np.int64).max)
-    best_rank = np.minimum.reduceat(rank, class_groups)
-    chosen = np.flatnonzero(is_max & (rank == best_rank[group_class_index]))
-
-    chosen_class = g_class[chosen]
-    # The stable sort puts each group's first-listed candidate first, so
-    # this is the candidate itself (with its sign of zero as listed).
-    values = s[starts[chosen]]
-    if not reference_compatible:
-        has_lower = (chosen > 0) & (
-            g_class[np.maximum(chosen - 1, 0)] == chosen_class
-        )
-        lower = s[starts[np.maximum(chosen - 1, 0)]]
-        midpoint = lower + (values - lower) / 2.0
-        use_mid = has_lower & (midpoint > lower) & (midpoint <= values)
-        values = np.where(use_mid, midpoint, values)
-    thresholds[chosen_class] = values
-    accuracy = 0.5 * (
-        members_at_or_above[chosen] / n_in[chosen_class]
-        + out_below[chosen] / n_out[chosen_class]
-    )
-    fit_acc[chosen_class] = accuracy
+        thresholds[c], fit_acc[c] = threshold, accuracy
     return result
+
+
+def _class_slices(classes: np.ndarray, n_classes: int) -> list[np.ndarray]:
+    """Indices of each class's records, in their original order."""
+    # A stable sort of small integers is a linear-time radix sort in numpy.
+    small = classes.astype(np.int16 if n_classes < 2**15 else np.int64)
+    order = np.argsort(small, kind="stable")
+    bounds = np.searchsorted(small[order], np.arange(n_classes + 1))
+    return [order[bounds[c]:bounds[c + 1]] for c in range(n_classes)]
+
+
+def _fit_one_class(
+    listed_in: np.ndarray, listed_out: np.ndarray, reference_compatible: bool
+) -> tuple[float, float]:
+    """Best threshold of one class with members and non-members."""
+    n_in, n_out = len(listed_in), len(listed_out)
+    sorted_in, sorted_out = np.sort(listed_in), np.sort(listed_out)
+    merged = np.sort(np.concatenate([sorted_in, sorted_out]))
+    values = merged[np.concatenate([[True], merged[1:] != merged[:-1]])]
+    members_at_or_above = n_in - np.searchsorted(sorted_in, values, "left")
+    non_members_below = np.searchsorted(sorted_out, values, "left")
+    if reference_compatible:
+        # The reference's float64 expression, in its order of operations.
+        key = 0.5 * (
+            members_at_or_above / (n_in + 0.0)
+            + non_members_below / (n_out + 0.0)
+        )
+    else:
+        key = members_at_or_above * n_out + non_members_below * n_in
+    maximising = np.flatnonzero(key == key.max())
+    if reference_compatible:
+        # First maximiser in list order (members, then non-members); the
+        # listed value keeps its own sign of zero.
+        listed = np.concatenate([listed_in, listed_out])
+        first = np.flatnonzero(np.isin(listed, values[maximising]))[0]
+        threshold = listed[first]
+        k = maximising[np.searchsorted(values[maximising], threshold)]
+    else:
+        # Smallest maximiser, then halfway down to the next lower value.
+        k = maximising[0]
+        threshold = values[k]
+        if k > 0:
+            midpoint = values[k - 1] + (values[k] - values[k - 1]) / 2.0
+            if values[k - 1] < midpoint <= values[k]:
+                threshold = midpoint
+    accuracy = 0.5 * (
+        members_at_or_above[k] / n_in + non_members_below[k] / n_out
+    )
+    return float(threshold), float(accuracy)
 
 
 def apply_thresholds(

@@ -125,7 +125,7 @@ def test_signals_chunking_does_not_change_values(monkeypatch, rng):
     probs = softmax(rng.normal(0, 2, (300, 6)), axis=1)
     labels = rng.integers(0, 6, 300)
     whole = compute_signals(probs, labels, from_logits=False)
-    monkeypatch.setattr(module, "_CHUNK_ROWS", 7)
+    monkeypatch.setattr(module, "_CHUNK_ELEMENTS", 7 * 6)
     _assert_same(whole, compute_signals(probs, labels, from_logits=False))
 
 
