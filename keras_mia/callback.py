@@ -372,11 +372,16 @@ def graph_signals(outputs, labels, from_logits: bool) -> dict[str, Any]:
             )
             correct = tf.cast(z > 0, tf.int64) == labels
         else:
-            shifted = out - tf.reduce_max(out, axis=1, keepdims=True)
-            log_probs = shifted - tf.math.log(
-                tf.reduce_sum(tf.exp(shifted), axis=1, keepdims=True)
+            # log-softmax as signals._log_softmax: log1p of the sum without
+            # the top class keeps log p exact for confident rows.
+            top = tf.argmax(out, axis=1)
+            top_mask = tf.one_hot(top, tf.shape(out)[1], True, False)
+            shifted = out - tf.gather(out, top[:, None], batch_dims=1)
+            others = tf.where(top_mask, tf.zeros_like(out), tf.exp(shifted))
+            log_probs = shifted - tf.math.log1p(
+                tf.reduce_sum(others, axis=1, keepdims=True)
             )
-            correct = tf.argmax(out, axis=1) == labels
+            correct = top == labels
         n_classes = tf.shape(log_probs)[1]
         mask = tf.one_hot(labels, n_classes, on_value=True, off_value=False)
         probs = tf.exp(log_probs)
@@ -385,7 +390,12 @@ def graph_signals(outputs, labels, from_logits: bool) -> dict[str, Any]:
         log_p_y = tf.gather(log_probs, labels[:, None], batch_dims=1)[:, 0]
         p_y = tf.gather(probs, labels[:, None], batch_dims=1)[:, 0]
         weights = tf.where(mask, -tf.math.expm1(log_probs), probs)
-        log_complement = tf.math.log(-tf.math.expm1(log_probs))
+        # log(1 - p): log1p(-p) for small p, log(-expm1(log p)) near 1.
+        log_complement = tf.where(
+            log_probs < -math.log(2.0),
+            tf.math.log1p(-probs),
+            tf.math.log(-tf.math.expm1(log_probs)),
+        )
         log_terms = tf.where(
             mask, neg_log_p, -tf.maximum(log_complement, log_floor)
         )

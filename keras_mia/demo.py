@@ -187,7 +187,7 @@ def build_demo_model(
 
 def run_demo(
     dataset: str = "digits",
-    epochs: int = 20,
+    epochs: int = 15,
     log_dir: str | os.PathLike | None = None,
     seed: int = 0,
     budget: float | None = None,
@@ -203,7 +203,7 @@ def run_demo(
 
     Args:
         dataset: `"digits"` or `"breast_cancer"`. Defaults to `"digits"`.
-        epochs: Training epochs, each evaluated. Defaults to 20.
+        epochs: Training epochs, each evaluated. Defaults to 15.
         log_dir: Run directory for TensorBoard logs (Keras' `train` and
             `validation` runs and keras-mia's `privacy` run), written as
             given; None writes nothing. Defaults to None.
