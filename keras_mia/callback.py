@@ -685,7 +685,8 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
         self._writer = None
         self._gate = None
         self._fit_first_epoch = True
-        self._wrote_record_info = False
+        self._train_ended = False
+        self._gate_reported = False
         self._last_epoch: int | None = None
         self._last_signals: tuple[Signals, Signals] | None = None
         self._global_batch = 0
@@ -700,11 +701,13 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Reads and checks the data, builds the forward pass, opens logs."""
         self._fit_first_epoch = True
-        self._wrote_record_info = False
         self._last_epoch = None
         callbacks = self._sibling_callbacks()
         self._warn_about_order(callbacks)
         self._gate = _find_gate(callbacks)
+        self._train_ended = self._gate_reported = False
+        if self._gate is not None:
+            self._gate.outcome_listeners = [self._write_gate_outcome]
         if self._records is None:
             self._records = {
                 name: data if isinstance(data, Signals) else _prepare_records(
@@ -733,17 +736,28 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
                          if isinstance(v, float)})
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        """Writes the gate's outcome and closes the TensorBoard writer."""
-        if self._writer is None:
-            return
-        if self._gate is not None and self._last_epoch is not None:
+        """Closes the TensorBoard writer (after the gate's outcome)."""
+        self._train_ended = True
+        self._close_writer_when_done()
+
+    def _write_gate_outcome(self, gate) -> None:
+        """Called by the gate at the end of its `on_train_end`."""
+        if self._writer is not None and self._last_epoch is not None:
             with self._writer.as_default():
                 tb_summary.json_text(
-                    "mia_meta/gate", "gate", self._gate.describe(outcome=True),
+                    "mia_meta/gate", "gate", gate.describe(outcome=True),
                     step=self._last_epoch,
                 )
-        self._writer.close()
-        self._writer = None
+        self._gate_reported = True
+        self._close_writer_when_done()
+
+    def _close_writer_when_done(self) -> None:
+        # A gate reports in its own on_train_end, which Keras may call
+        # after this callback's: the writer stays open until both ran.
+        waiting = self._gate is not None and not self._gate_reported
+        if self._writer is not None and self._train_ended and not waiting:
+            self._writer.close()
+            self._writer = None
 
     def _on_train_batch_end(self, batch: int, logs: dict | None = None):
         self._global_batch += 1

@@ -153,7 +153,7 @@ class PrivacyEarlyStopping(keras.callbacks.Callback):
         self.utility_monitor = utility_monitor
         self.utility_mode = utility_mode
         self.verbose = int(verbose)
-        self.summary: str | None = None
+        self.outcome_listeners: list = []
         self._reset()
 
     def _reset(self) -> None:
@@ -168,6 +168,7 @@ class PrivacyEarlyStopping(keras.callbacks.Callback):
         self.evaluations: list[tuple[int, float]] = []
         self._last_epoch: int | None = None
         self._warned: set[str] = set()
+        self.summary: str | None = None
 
     def describe(self, outcome: bool = False) -> dict[str, Any]:
         """The gate's settings (and outcome) as a JSON-safe dict.
@@ -196,7 +197,7 @@ class PrivacyEarlyStopping(keras.callbacks.Callback):
                 best_epoch=self.best_epoch,
                 restored_epoch=self.restored_epoch,
                 exceeded_epochs=list(self.exceeded_epochs),
-                summary=self.summary or self._account(),
+                summary=self._account(),
             )
         return out
 
@@ -266,6 +267,10 @@ class PrivacyEarlyStopping(keras.callbacks.Callback):
         self.summary = self._account()
         if self.verbose:
             self._print(self.summary)
+        # MembershipInferenceCallback registers here to log the outcome.
+        listeners, self.outcome_listeners = self.outcome_listeners, []
+        for listener in listeners:
+            listener(self)
 
     def _utility(self, logs: dict) -> float | None:
         if self.utility_monitor is None:
