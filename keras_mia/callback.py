@@ -168,8 +168,13 @@ def _read_elements(data: Any, name: str) -> tuple[Any, np.ndarray, Any]:
                     f"`{name}` must yield batches (x, y) or (x, y, ids); "
                     f"received an element of type {type(element).__name__}."
                 )
-            xs.append(_to_numpy(element[0]))
             ys.append(np.asarray(element[1]))
+            if ys[-1].ndim == 0:
+                raise ValueError(
+                    f"`{name}` yields single records (a label of shape "
+                    "()); it must yield batches, e.g. dataset.batch(256)."
+                )
+            xs.append(_to_numpy(element[0]))
             if len(element) == 3:
                 ids.append(np.asarray(element[2]))
         if not xs:

@@ -580,3 +580,51 @@ def test_callback_log_dir_needs_no_existing_directory(blobs, tmp_path):
                              "records")) == [
         "epoch_0000.npz", "epoch_0000_1.npz"
     ]
+
+
+def test_callback_unbatched_dataset_is_refused(blobs):
+    x, y = blobs["members"]
+    callback = MembershipInferenceCallback(
+        tf.data.Dataset.from_tensor_slices((x, y)), blobs["non_members"],
+    )
+    callback.set_model(dense_classifier(keras, 16, 4))
+    with pytest.raises(ValueError, match=r"must yield batches, e\.g\."):
+        callback.on_train_begin()
+
+
+def test_callback_log_dir_without_tensorboard(blobs, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    with pytest.raises(ImportError, match="needs the `tensorboard` package"):
+        MembershipInferenceCallback(
+            blobs["members"], blobs["non_members"], log_dir=str(tmp_path)
+        )
+
+
+def test_callback_reference_data_and_signals_give_shadow_thresholds(blobs):
+    (x_in, y_in), (x_out, y_out) = blobs["members"], blobs["non_members"]
+    model = dense_classifier(keras, 16, 4)
+    model.fit(x_in, y_in, epochs=2, verbose=0)
+    as_data = MembershipInferenceCallback(
+        (x_in[100:], y_in[100:]), (x_out[100:], y_out[100:]),
+        reference=((x_in[:100], y_in[:100]), (x_out[:100], y_out[:100])),
+        verbose=0,
+    )
+    logs = _drive(as_data, model)
+    assert as_data.results[0].threshold_source == "shadow"
+
+    def signals(x, y):
+        return compute_signals(model(x, training=False).numpy(), y,
+                               from_logits=False)
+
+    as_signals = MembershipInferenceCallback(
+        (x_in[100:], y_in[100:]), (x_out[100:], y_out[100:]),
+        reference=(signals(x_in[:100], y_in[:100]),
+                   signals(x_out[:100], y_out[:100])),
+        verbose=0,
+    )
+    logs_from_signals = _drive(as_signals, model)
+    for key in logs:
+        np.testing.assert_allclose(logs_from_signals[key], logs[key],
+                                   rtol=1e-9, atol=1e-12, err_msg=key)
