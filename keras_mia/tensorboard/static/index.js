@@ -568,6 +568,31 @@ function lossChart(leakage, step) {
   });
 }
 
+function riskTrendChart(leakage, step) {
+  const lines = [
+    ['mia/risk/mean_member', 'members', MEMBER_COLOR],
+    ['mia/risk/mean_non_member', 'non-members', NON_MEMBER_COLOR],
+  ];
+  const series = lines.filter(([tag]) => leakage.other[tag]).map(
+      ([tag, name, color]) => ({
+        name, points: toEpochs(leakage.other[tag]), color, markers: true,
+      }));
+  if (!series.length) return null;
+  const values = series.flatMap((s) => s.points.map((p) => p[1]));
+  return lineChart({
+    chart: 'risk-trend',
+    title: 'Mean risk score',
+    xLabel: 'epoch',
+    xInteger: true,
+    yLabel: 'mean risk score',
+    xDomain: epochDomain(series.flatMap((s) => s.points.map((p) => p[0]))),
+    yDomain: extent(values, 0.1),
+    width: 320,
+    series,
+    vline: step === null ? null : epochOf(step),
+  });
+}
+
 function rocCharts(roc, run) {
   const series = roc.curves.map((curve, i) => ({
     name: curve.attack,
@@ -731,7 +756,8 @@ async function renderRunCard(card, run) {
   }
   const step = state.steps.get(run.run);
   card.appendChild(el('div', {class: 'kmia-row'},
-      leakageChart(run, leakage, step), lossChart(leakage, step)));
+      leakageChart(run, leakage, step), lossChart(leakage, step),
+      riskTrendChart(leakage, step)));
   if (step === null) {
     card.appendChild(el('p', {class: 'kmia-missing'},
         'No evaluation has been written yet.'));
