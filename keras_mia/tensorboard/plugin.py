@@ -12,10 +12,12 @@ and with `--load_fast=false`. Query parameters name a run and an epoch; both
 are checked against what the provider lists before anything is read, and no
 route takes a file path.
 
-Note: TensorBoard keeps only 10 samples per tag for third-party plugins
-unless told otherwise, so the ROC curves and per-record scores of long runs
-are subsampled. Start TensorBoard with `--samples_per_plugin=keras_mia=0` to
-keep every evaluation (the scalars and histograms are not affected).
+Note: TensorBoard's Python loader (`--load_fast=false`) keeps only 10
+samples per tag of a third-party plugin, so the ROC curves and per-record
+scores of a run with more evaluations are subsampled (the leakage and loss
+charts, which are scalars, are not). Start TensorBoard with
+`--samples_per_plugin=keras_mia=0` to keep every evaluation; the default
+fast loader of TensorBoard 2.21 keeps them all anyway, and accepts the flag.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
+from tensorboard import context as tb_context
 from tensorboard import errors, plugin_util
 from tensorboard.backend import http_util
 from tensorboard.data import provider
@@ -191,7 +194,9 @@ class PrivacyPlugin(base_plugin.TBPlugin):
 
     # Implementations (plain dicts, tested without HTTP) ---------------------
 
-    def runs_impl(self, ctx, experiment: str) -> list[dict]:
+    def runs_impl(
+        self, ctx: tb_context.RequestContext, experiment: str
+    ) -> list[dict]:
         """Describes every run that holds keras-mia data.
 
         Args:
@@ -246,7 +251,9 @@ class PrivacyPlugin(base_plugin.TBPlugin):
             )
         return described
 
-    def leakage_impl(self, ctx, experiment: str, run: str) -> dict:
+    def leakage_impl(
+        self, ctx: tb_context.RequestContext, experiment: str, run: str
+    ) -> dict:
         """Leakage metrics and the sibling runs' loss over epochs.
 
         Args:
@@ -302,7 +309,13 @@ class PrivacyPlugin(base_plugin.TBPlugin):
             "gate": self._gate(ctx, experiment, run, contents),
         }
 
-    def roc_impl(self, ctx, experiment: str, run: str, step: int) -> dict:
+    def roc_impl(
+        self,
+        ctx: tb_context.RequestContext,
+        experiment: str,
+        run: str,
+        step: int,
+    ) -> dict:
         """Every attack's ROC curve at one evaluation.
 
         Args:
@@ -359,7 +372,11 @@ class PrivacyPlugin(base_plugin.TBPlugin):
         return {"run": run, "step": step, "curves": curves}
 
     def distributions_impl(
-        self, ctx, experiment: str, run: str, step: int
+        self,
+        ctx: tb_context.RequestContext,
+        experiment: str,
+        run: str,
+        step: int,
     ) -> dict:
         """Histograms of members' and non-members' risk scores.
 
@@ -402,7 +419,7 @@ class PrivacyPlugin(base_plugin.TBPlugin):
 
     def records_impl(
         self,
-        ctx,
+        ctx: tb_context.RequestContext,
         experiment: str,
         run: str,
         step: int,
@@ -442,9 +459,14 @@ class PrivacyPlugin(base_plugin.TBPlugin):
             )
             if k in by_kind
         ]
-        empty = {"run": run, "step": step, "n_records": 0, "steps": []}
         if KIND_MEMBER_SCORES not in by_kind:
-            return dict(empty, records=[])
+            return {
+                "run": run,
+                "step": step,
+                "n_records": 0,
+                "steps": [],
+                "records": [],
+            }
         read = self._read_tensors(ctx, experiment, run, tags)
         scores_data = read.get(by_kind[KIND_MEMBER_SCORES], [])
         ids_data = read.get(by_kind.get(KIND_MEMBER_IDS), [])
@@ -459,15 +481,21 @@ class PrivacyPlugin(base_plugin.TBPlugin):
         order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
         top = order[:top_k]
 
-        # Each evaluation's score of the chosen records, matched by id.
-        wanted = {ids[i]: i for i in top}
+        # Each evaluation's score of the chosen records, matched by id. The
+        # ids are usually written once, so their lookup is built once.
         history: dict[int, list] = {int(i): [] for i in top}
+        lookups: dict[tuple, dict[str, int]] = {}
         for datum in sorted(scores_data, key=lambda d: d.step):
             values = np.asarray(datum.numpy, dtype=np.float64).reshape(-1)
-            step_ids = _ids_at(ids_data, datum.step, len(values))
-            for position, record_id in enumerate(step_ids):
-                if record_id in wanted:
-                    history[int(wanted[record_id])].append(
+            source = _latest_at_or_before(ids_data, datum.step)
+            key = (None if source is None else source.step, len(values))
+            if key not in lookups:
+                step_ids = _ids_at(ids_data, datum.step, len(values))
+                lookups[key] = {v: p for p, v in enumerate(step_ids)}
+            for index in top:
+                position = lookups[key].get(ids[index])
+                if position is not None:
+                    history[int(index)].append(
                         [datum.step, _finite(values[position])]
                     )
 
@@ -497,7 +525,9 @@ class PrivacyPlugin(base_plugin.TBPlugin):
 
     # Data provider helpers ----------------------------------------------------
 
-    def _checked_run(self, ctx, experiment: str, run: str | None) -> str:
+    def _checked_run(
+        self, ctx: tb_context.RequestContext, experiment: str, run: str | None
+    ) -> str:
         """Returns `run` if the provider lists it with keras-mia data."""
         if not run:
             raise errors.InvalidArgumentError("Missing query parameter `run`.")
@@ -511,7 +541,9 @@ class PrivacyPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError("No keras-mia data for this run.")
         return run
 
-    def _list_own_tensors(self, ctx, experiment: str) -> dict:
+    def _list_own_tensors(
+        self, ctx: tb_context.RequestContext, experiment: str
+    ) -> dict:
         """`{run: {tag: content}}` for this plugin's known-version tensors.
 
         `content` is the parsed metadata dict (`"version"`, `"kind"`, ...).
@@ -519,7 +551,7 @@ class PrivacyPlugin(base_plugin.TBPlugin):
         listed = self._data_provider.list_tensors(
             ctx, experiment_id=experiment, plugin_name=PLUGIN_NAME
         )
-        out: dict[str, dict[str, str]] = {}
+        out: dict[str, dict[str, dict]] = {}
         for run, tags in listed.items():
             for tag, series in tags.items():
                 content = self._parse(run, tag, series.plugin_content)
@@ -540,7 +572,9 @@ class PrivacyPlugin(base_plugin.TBPlugin):
             self._warned_versions.add((run, tag))
             logger.warning("Ignoring %s in run %r: %s.", tag, run, reason)
 
-    def _list_scalars(self, ctx, experiment: str) -> dict:
+    def _list_scalars(
+        self, ctx: tb_context.RequestContext, experiment: str
+    ) -> dict:
         return self._data_provider.list_scalars(
             ctx, experiment_id=experiment, plugin_name=_SCALARS_PLUGIN
         )
@@ -560,7 +594,7 @@ class PrivacyPlugin(base_plugin.TBPlugin):
 
     def _read_tensors(
         self,
-        ctx,
+        ctx: tb_context.RequestContext,
         experiment: str,
         run: str,
         tags: Iterable[str],
@@ -616,7 +650,7 @@ class PrivacyPlugin(base_plugin.TBPlugin):
 
     def _evaluation_steps(
         self,
-        ctx,
+        ctx: tb_context.RequestContext,
         experiment: str,
         run: str,
         contents: Mapping,
