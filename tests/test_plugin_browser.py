@@ -256,6 +256,7 @@ def driver(webdriver_module):
         "--window-size=1400,1690",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     browser = webdriver_module.Chrome(
         service=Service(CHROMEDRIVER), options=options
     )
@@ -319,6 +320,20 @@ def _series(card, chart):
         g.get_attribute("data-series"): g
         for g in _css(card, f"figure[data-chart='{chart}'] g[data-series]")
     }
+
+
+def _assert_no_plugin_errors(driver):
+    """No uncaught error or failed request from the plugin's page."""
+    errors = [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE"
+        and (
+            "/data/plugin/keras_mia/" in entry["message"]
+            or "plugin_entry.html" in entry["message"]
+        )
+    ]
+    assert errors == []
 
 
 def _assert_no_alert(driver):
@@ -434,6 +449,7 @@ def test_dashboard_renders_demo_numbers(served, driver, tmp_path):
 
     # Back to the latest evaluation for the picture.
     _select_evaluation(driver, len(steps) - 1, last)
+    _assert_no_plugin_errors(driver)
     driver.switch_to.default_content()
     screenshot = Path(DASHBOARD_PNG) if DASHBOARD_PNG else (
         tmp_path / "dashboard.png"

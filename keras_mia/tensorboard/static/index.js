@@ -178,7 +178,8 @@ function extent(values, pad = 0.05) {
  *
  * options: {chart, title, width, height, xLabel, yLabel, xScale, yScale,
  * xDomain, yDomain, series: [{name, points: [[x, y]], color, width, dash,
- * markers}], hlines: [{y, label, color}], vline, diagonal, legend}
+ * markers}], hlines: [{y, label, color}], events: [{x, label}], vline,
+ * diagonal, legend}
  */
 function lineChart(options) {
   const width = options.width || 440;
@@ -256,6 +257,16 @@ function lineChart(options) {
       class: 'hline', stroke: line.color || '#d32f2f',
       'data-kind': line.kind || 'hline',
     }, svg('title', {}, `${line.label}: ${fmt(line.y)}`)));
+  }
+  for (const event of options.events || []) {
+    plot.appendChild(svg('line', {
+      x1: x(event.x), x2: x(event.x), y1: margin.top, y2: margin.top + plotH,
+      class: 'event', 'data-kind': event.kind,
+    }, svg('title', {}, event.label)));
+    plot.appendChild(svg('text', {
+      x: x(event.x) - 3, y: margin.top + plotH - 4, 'text-anchor': 'end',
+      class: 'event-label',
+    }, event.label));
   }
   if (options.vline !== undefined && options.vline !== null) {
     plot.appendChild(svg('line', {
@@ -517,6 +528,16 @@ function leakageChart(run, leakage, step) {
     });
   }
   const budget = gateBudget(leakage.gate, metric);
+  const events = [];
+  const gate = leakage.gate || {};
+  if (Number.isInteger(gate.stopped_epoch)) {
+    events.push({x: epochOf(gate.stopped_epoch), label: 'gate stopped',
+      kind: 'stopped'});
+  }
+  if (Number.isInteger(gate.restored_epoch)) {
+    events.push({x: epochOf(gate.restored_epoch), label: 'restored',
+      kind: 'restored'});
+  }
   const values = series.flatMap((s) => s.points.map((p) => p[1]));
   if (budget) values.push(budget.y);
   const epochs = series.flatMap((s) => s.points.map((p) => p[0]));
@@ -531,6 +552,7 @@ function leakageChart(run, leakage, step) {
     yDomain: extent(values, 0.1),
     series,
     hlines: budget ? [budget] : [],
+    events,
     vline: step === null ? null : epochOf(step),
   });
 }
