@@ -27,6 +27,10 @@ information about the target's members goes into the attack.
 The Keras part is thin; :func:`audit_from_outputs` does the rest from saved
 outputs with numpy only. Reports are written by :mod:`keras_mia.report`.
 
+The module itself is callable and forwards to :func:`audit`, so
+`keras_mia.audit(...)` runs an audit whether `keras_mia.audit` names this
+module (once it has been imported) or the function.
+
 Note: shadow models are only as good as the assumptions behind them. They
 must be trained the way the target was (same epochs, batch size and data
 size); keras-mia cannot read the epoch count from a saved model, so
@@ -41,6 +45,8 @@ import json
 import logging
 import math
 import os
+import sys
+import types
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -888,3 +894,13 @@ def digits_example(
         "non_members": (x[n_members:cut], y[n_members:cut]),
         "reference": (x[cut:], y[cut:]),
     }
+
+
+class _CallableModule(types.ModuleType):
+    """This module's type: calling the module calls :func:`audit`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> AuditResult:
+        return audit(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
