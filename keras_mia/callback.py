@@ -101,7 +101,6 @@ class _Records:
     x: Any  # array or dict of arrays, numpy
     y: np.ndarray
     ids: np.ndarray
-    n_total: int
 
     def __len__(self) -> int:
         return len(self.y)
@@ -231,7 +230,7 @@ def _prepare_records(
     if max_samples is not None and n > max_samples:
         rng = np.random.default_rng([seed, stream])
         order = order[np.sort(rng.choice(n, max_samples, replace=False))]
-    return _Records(_take(x, order), y[order], ids[order], n)
+    return _Records(_take(x, order), y[order], ids[order])
 
 
 # --------------------------------------------------------------------------
@@ -690,6 +689,7 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
         self._writer = None
         self._gate = None
         self._fit_first_epoch = True
+        self._record_info_written = False
         self._train_ended = False
         self._gate_reported = False
         self._last_epoch: int | None = None
@@ -706,6 +706,7 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Reads and checks the data, builds the forward pass, opens logs."""
         self._fit_first_epoch = True
+        self._record_info_written = False
         self._last_epoch = None
         callbacks = self._sibling_callbacks()
         self._warn_about_order(callbacks)
@@ -735,7 +736,7 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
         last = epoch == (self.params or {}).get("epochs", 0) - 1
         if not (first or last or epoch % self.every_n_epochs == 0):
             return
-        metrics = self._evaluate(epoch, include_record_info=first)
+        metrics = self._evaluate(epoch)
         if logs is not None:
             logs.update({k: v for k, v in metrics.items()
                          if isinstance(v, float)})
@@ -833,12 +834,12 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
             for i in order
         ]
 
-    def _evaluate(self, epoch: int, include_record_info: bool) -> dict:
+    def _evaluate(self, epoch: int) -> dict:
         try:
             result = self._run_attacks()
             metrics = self._metrics(result)
             self.results[epoch] = result
-            self._write_outputs(result, epoch, include_record_info)
+            self._write_outputs(result, epoch)
         except Exception as err:  # noqa: BLE001 - see on_error
             self._handle_failure(err, f"epoch {epoch + 1}")
             metrics = {k: math.nan for k in log_keys(self.attacks)}
@@ -1041,11 +1042,13 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
 
     # -- Outputs --------------------------------------------------------------
 
-    def _write_outputs(self, result, epoch: int, include_record_info: bool):
+    def _write_outputs(self, result, epoch: int) -> None:
         if self.log_dir is None:
             return
         members = self._records["members"]
         labels = self._labels("members")
+        # Config, ids and labels: once per fit, at its first good evaluation.
+        include_record_info = not self._record_info_written
         with self._writer.as_default():
             if include_record_info:
                 tb_summary.json_text(
@@ -1056,6 +1059,7 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
                 include_record_info=include_record_info,
             )
         self._writer.flush()
+        self._record_info_written = True
         self._save_records(result, epoch)
 
     def _config(self, result) -> dict:

@@ -628,3 +628,31 @@ def test_callback_reference_data_and_signals_give_shadow_thresholds(blobs):
     for key in logs:
         np.testing.assert_allclose(logs_from_signals[key], logs[key],
                                    rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_callback_failed_first_evaluation_writes_ids_later(
+    blobs, tmp_path, monkeypatch
+):
+    import keras_mia.callback as module
+
+    real, calls = module.run_attacks, []
+
+    def fails_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("first evaluation fails")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "run_attacks", fails_first)
+    callback = MembershipInferenceCallback(
+        blobs["members"], blobs["non_members"], log_dir=str(tmp_path),
+        verbose=0,
+    )
+    with pytest.warns(EvaluationFailedWarning):
+        dense_classifier(keras, 16, 4).fit(
+            *blobs["members"], epochs=2, verbose=0, callbacks=[callback]
+        )
+    run = read_run(tmp_path / "privacy")
+    assert [s for s, _, _ in run["mia_records/member_ids"]] == [1]
+    assert [s for s, _, _ in run["mia_meta/config"]] == [1]
+    assert [s for s, _, _ in run["mia_records/member_scores"]] == [1]

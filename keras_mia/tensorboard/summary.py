@@ -42,16 +42,16 @@ content JSON `{"version": 1, "kind": ...}`; see
 * `mia_records/member_ids`: kind `"member_ids"`, string shape
   `(n_members,)`, and `mia_records/member_labels`: kind
   `"member_labels"`, int64 shape `(n_members,)`, in the same order as the
-  scores. Written at the first evaluation of each `fit` (the evaluated
-  members are fixed for the callback's lifetime, so the latest step at or
-  before a score's step applies).
+  scores. Written at the first successful evaluation of each `fit` (the
+  evaluated members are fixed for the callback's lifetime, so the latest
+  step at or before a score's step applies).
 * `mia_meta/config`: kind `"config"`, string scalar holding JSON:
   `version`, `attacks`, `threshold_source`, `max_samples`,
   `every_n_epochs`, `every_n_batches`, `n_members`, `n_non_members`,
   `n_classes`, `top_k`, and `gate` (null, or the settings of a
   :class:`keras_mia.PrivacyEarlyStopping` in the same `fit`: `monitor`,
   `budget`, `patience`, `utility_monitor`, `utility_mode`,
-  `restore_best_weights`). First evaluation of each `fit`.
+  `restore_best_weights`). With the ids, once per `fit`.
 * `mia_meta/gate`: kind `"gate"`, string scalar holding JSON: the gate's
   settings plus its outcome (`stopped_epoch`, `best_epoch`,
   `restored_epoch`, `exceeded_epochs`, all 0-based or null, and the
