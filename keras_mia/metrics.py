@@ -48,8 +48,10 @@ class RocSummary:
             at an FPR no larger than it.
         false_positive_rates: Floats, shape `(ROC_POINTS,)`, the stored
             curve's FPR grid (log-spaced near 0, linear above).
-        true_positive_rates: Floats, same shape: the best TPR at each grid
-            FPR.
+        true_positive_rates: Floats, same shape: the ROC curve at each grid
+            FPR, interpolated linearly between its points (as the AUC's
+            trapezoid rule does; an attacker reaches such points by
+            randomising between two thresholds).
     """
 
     auc: float
@@ -72,6 +74,14 @@ def _best_tpr_at(
     idx = np.searchsorted(fpr, at, side="right") - 1
     best = np.maximum.accumulate(tpr)
     return np.where(idx >= 0, best[np.maximum(idx, 0)], 0.0)
+
+
+def _interpolate_roc(
+    fpr: np.ndarray, tpr: np.ndarray, at: np.ndarray
+) -> np.ndarray:
+    """ROC curve read at `at`, linear between points, top of vertical steps."""
+    last = np.concatenate([fpr[1:] != fpr[:-1], [True]])
+    return np.interp(at, fpr[last], tpr[last])
 
 
 def roc_summary(
@@ -126,7 +136,7 @@ def roc_summary(
         advantage=advantage,
         tpr_at_fpr={f: float(t) for f, t in zip(fprs, at_targets, strict=True)},
         false_positive_rates=grid,
-        true_positive_rates=_best_tpr_at(fpr, tpr, grid),
+        true_positive_rates=_interpolate_roc(fpr, tpr, grid),
     )
 
 

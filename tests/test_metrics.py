@@ -170,3 +170,13 @@ def test_bootstrap_intervals_rejects_bad_options(kwargs, match):
             np.ones(3), np.zeros(3), np.ones(3, bool), np.zeros(3, bool),
             **kwargs,
         )
+
+
+def test_roc_summary_stored_curve_interpolates_like_the_auc():
+    # A 0/1 score: the ROC is (0,0) -> (0.9, 1) -> (1, 1). The stored curve
+    # follows the straight segment, so its area matches the AUC up to the
+    # grid's resolution (0.009 above FPR 0.1).
+    roc = roc_summary(np.ones(10), np.r_[np.ones(9), 0.0])
+    area = np.trapezoid(roc.true_positive_rates, roc.false_positive_rates)
+    np.testing.assert_allclose(area, roc.auc, atol=0.01)
+    assert roc.true_positive_rates[0] == 0.0
