@@ -510,7 +510,7 @@ function toEpochs(points) {
   return points.map(([s, v]) => [epochOf(s), v]);
 }
 
-function leakageChart(run, leakage, step) {
+function leakageChart(leakage, step) {
   const metric = state.metric;
   const series = [];
   Object.keys(leakage.attacks).sort().forEach((attack, i) => {
@@ -778,7 +778,7 @@ async function renderRunCard(card, run) {
   }
   const step = state.steps.get(run.run);
   card.appendChild(el('div', {class: 'kmia-row'},
-      leakageChart(run, leakage, step), lossChart(leakage, step),
+      leakageChart(leakage, step), lossChart(leakage, step),
       riskTrendChart(leakage, step)));
   if (step === null) {
     card.appendChild(el('p', {class: 'kmia-missing'},
