@@ -52,7 +52,7 @@ def test_audit_notebook_executes(tmp_path, kernel_of_this_python):
     assert "Membership inference (shadow thresholds, per class)" in text
     assert "Shadow model 2/2: training on" in text
     assert "3 embedded figures in audit.html" in text
-    assert "DP-SGD guarantee at sigma=1.1" in text
+    assert "DP-SGD guarantee at noise multiplier 4.0" in text
     report = json.loads((work / "audit.json").read_text())
     assert len(report["records"]["members"]) == 100
     assert (work / "target.keras").exists()
