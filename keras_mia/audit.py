@@ -739,7 +739,9 @@ def audit(
         seed: Seeds the splits (numpy), each model's initialisation and
             shuffling (`keras.utils.set_random_seed(seed + i)`), and the
             bootstrap. The same seed gives the same result on the same
-            machine and library versions. Defaults to 0.
+            machine, library versions and thread settings. Note: this
+            resets the global Python, numpy and backend seeds of the
+            session. Defaults to 0.
         verbose: Keras' `verbose` for `fit` and `predict` (0 silent, 1
             progress bar, 2 one line per epoch, "auto"). Defaults to
             "auto".
