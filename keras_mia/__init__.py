@@ -34,11 +34,21 @@ __version__ = "0.1.0"
 _LAZY = {
     "MembershipInferenceCallback": "keras_mia.callback",
     "PrivacyEarlyStopping": "keras_mia.gate",
+    "audit": "keras_mia.audit",
+    "audit_from_outputs": "keras_mia.audit",
+    "AuditResult": "keras_mia.audit",
+    "DpSgdConfig": "keras_mia.dp",
+    "theoretical_epsilon": "keras_mia.dp",
+    "epsilon_lower_bound": "keras_mia.dp",
 }
 
 
 def __getattr__(name: str):
-    """Load the Keras-facing classes on first use (they import Keras)."""
+    """Load Keras-facing and optional parts on first use.
+
+    The callback, gate and audit import Keras and TensorFlow; the DP
+    helpers import dp-accounting. The numpy engine needs none of them.
+    """
     if name in _LAZY:
         import importlib
 
@@ -48,6 +58,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "ATTACKS",
+    "AuditResult",
+    "DpSgdConfig",
     "THRESHOLD_SOURCES",
     "AttackResult",
     "ClassFallbackWarning",
@@ -60,13 +72,17 @@ __all__ = [
     "Signals",
     "UndefinedMetricWarning",
     "attack_scores",
+    "audit",
+    "audit_from_outputs",
     "balanced_accuracy",
     "bootstrap_intervals",
     "compute_signals",
+    "epsilon_lower_bound",
     "fit_risk_model",
     "fit_thresholds",
     "positive_predictive_value",
     "roc_summary",
     "run_attacks",
     "summarize_risk",
+    "theoretical_epsilon",
 ]
