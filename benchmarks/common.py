@@ -16,11 +16,38 @@ import numpy as np
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo, or the platform's guess."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, or None where unknown."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def machine() -> dict:
-    """A short description of the machine the numbers come from."""
+    """A short description of the machine the numbers come from.
+
+    The load average is read when the results are written: other processes
+    on a shared machine slow every measurement, so it says how far to
+    trust the absolute times (the ratios are measured side by side).
+    """
     return {
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cpus": os.cpu_count(),
+        "load_average": load_average(),
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
