@@ -51,7 +51,9 @@ SETTINGS = {
     "none": None,
     "default": {},
     "every_n_epochs=5": {"every_n_epochs": 5},
-    "loss only, every 5": {"attacks": ("loss",), "every_n_epochs": 5},
+    "attacks=loss+every_n_epochs=5": {
+        "attacks": ("loss",), "every_n_epochs": 5,
+    },
 }
 BATCH_SIZE = 16  # the demo's
 
