@@ -173,9 +173,21 @@ def test_all_tied_scores_give_chance(rng):
 def test_tiny_sets_fall_back_to_optimistic_with_warning(rng):
     m = _leaky_signals(rng, 1)
     o = _leaky_signals(rng, 3, member=False)
-    with pytest.warns(KerasMiaWarning, match="optimistic"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = run_attacks(m, o, n_bootstraps=0)
     assert result.threshold_source == "optimistic"
+    assert any(
+        issubclass(w.category, KerasMiaWarning)
+        and "optimistic" in str(w.message)
+        for w in caught
+    )
+    # The one member's class lacks non-members or vice versa: listed.
+    fallback = [
+        w for w in caught if issubclass(w.category, ClassFallbackWarning)
+    ]
+    assert fallback
+    assert result.attacks["loss"].fallback_classes
 
 
 def test_to_dict_is_strict_json_with_documented_keys(target):
