@@ -24,6 +24,7 @@ below 0.5 is not "more private", see `mia_auc_distance`):
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import math
 import os
@@ -36,9 +37,14 @@ from typing import Any
 
 import numpy as np
 
+from keras_mia import _flavour
 from keras_mia._backend import require_tensorboard, require_tensorflow
 from keras_mia.attacks import ATTACKS, THRESHOLD_SOURCES, run_attacks
-from keras_mia.errors import EvaluationFailedWarning, KerasMiaWarning
+from keras_mia.errors import (
+    CallbackOrderWarning,
+    DataOverlapWarning,
+    EvaluationFailedWarning,
+)
 from keras_mia.signals import (
     LOSS_FLOOR,
     SAFE_LOG_FLOOR,
@@ -61,15 +67,6 @@ ATTACK_LOG_METRICS = ("auc", "advantage", "accuracy", "tpr_at_1pct_fpr")
 
 #: Records the probe forward pass in `on_train_begin` checks.
 _PROBE_RECORDS = 32
-
-
-class CallbackOrderWarning(KerasMiaWarning):
-    """A callback that reads keras-mia's `logs` keys runs before it.
-
-    Keras hands one `logs` dict to the callbacks in list order, so a
-    callback placed before :class:`MembershipInferenceCallback` sees the
-    epoch's logs without the `mia_*` keys.
-    """
 
 
 def log_keys(attacks: Sequence[str] = ATTACKS) -> tuple[str, ...]:
@@ -111,7 +108,9 @@ def _is_dataset(data: object) -> bool:
 
 
 def _is_py_dataset(data: object) -> bool:
-    return isinstance(data, keras.utils.PyDataset)
+    # Keras 3's PyDataset, or Keras 2's Sequence when tf_keras is in use.
+    types = (keras.utils.PyDataset, *_flavour.loaded_classes("utils.Sequence"))
+    return isinstance(data, types)
 
 
 def _check_data_form(data: object, name: str) -> None:
@@ -293,7 +292,7 @@ def _activation_name(model: keras.Model, index: int) -> str | None:
         layer = tensor._keras_history[0]
     except (AttributeError, IndexError, TypeError, ValueError):
         return None
-    if isinstance(layer, keras.layers.Softmax):
+    if isinstance(layer, _flavour.loaded_classes("layers.Softmax")):
         return "softmax"
     activation = getattr(layer, "activation", None)
     if activation is None:
@@ -455,7 +454,9 @@ def _check_positive_int(value: object, name: str, allow_none: bool) -> None:
         )
 
 
-class MembershipInferenceCallback(keras.callbacks.Callback):
+class MembershipInferenceCallback(
+    _flavour.FlavouredCallback, keras.callbacks.Callback
+):
     """Measures membership-inference leakage of the model while it trains.
 
     Put it **first** in the `callbacks` list: Keras hands one `logs` dict to
@@ -484,8 +485,31 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
     A failed evaluation (any exception in it) is logged with its traceback,
     warned about with :class:`~keras_mia.EvaluationFailedWarning`, and
     recorded as `nan` for every key in `logs` and :attr:`history`
-    (with the error text under `"error"`); training continues. Pass
-    `on_error="raise"` to re-raise instead.
+    (with the error text under `"error"`); TensorBoard and the records
+    folder get nothing for that step (the point is missing, not zero);
+    training continues. Pass `on_error="raise"` to re-raise instead. A
+    model whose outputs turn NaN or infinite (a diverged model) makes
+    the evaluation fail in this way, with the count of bad rows in the
+    message; NaN outputs already at `on_train_begin` raise there. A
+    `KeyboardInterrupt` during an evaluation flushes and closes the
+    TensorBoard writer and is re-raised; a records file is written under
+    a temporary name and renamed when complete, so an interrupt leaves
+    no partial file.
+
+    Resuming (a new callback, the same `log_dir`, `fit(initial_epoch=k)`)
+    continues the step axes: epoch steps are the absolute epoch index,
+    and the batch steps of `every_n_batches` start at `k * steps`. A
+    records file never replaces an existing one: a second evaluation of
+    an epoch is saved as `epoch_<NNNN>_1.npz` and so on.
+
+    Keras 2: the same class works in `tf_keras` `fit` (see
+    :mod:`keras_mia._flavour`): the object takes the flavour of the
+    model Keras hands it. Distribution: under a `MirroredStrategy` the
+    evaluation runs the model's plain forward pass on one device. Under
+    a `MultiWorkerMirroredStrategy` (only with `tf_keras`: Keras 3.15's
+    `fit` does not run it) every worker evaluates its own copy of the
+    model with plain forward passes (no collectives) and only the chief
+    writes TensorBoard events and records files.
 
     Note: the model runs in inference mode (`training=False`): dropout is
     off and batch normalisation uses its moving statistics, as for any
@@ -545,6 +569,12 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
         verbose: 1 prints one line per evaluation, 0 is silent. Defaults
             to 1.
         on_error: `"warn"` or `"raise"`, see above. Defaults to `"warn"`.
+        check_overlap: Hash the inputs of every evaluated member and
+            non-member at `on_train_begin` and warn
+            (:class:`~keras_mia.errors.DataOverlapWarning`, with the
+            count) when some are identical; such records make the
+            measured leakage an underestimate. Costs one pass over the
+            inputs. Defaults to False.
 
     Attributes:
         history: `{epoch: metrics}` for every epoch evaluated, 0-based.
@@ -559,7 +589,10 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
     Raises:
         ValueError: On an invalid argument (in `__init__`) or invalid data
             (in `on_train_begin`, before the first epoch).
-        ImportError: If `log_dir` is given and TensorBoard is missing.
+        ImportError: If `log_dir` is given and TensorBoard is missing
+            (in `__init__`).
+        OSError: If `log_dir` cannot be created or written (in
+            `on_train_begin`).
         NotImplementedError: If Keras does not use the TensorFlow backend.
     """
 
@@ -583,6 +616,7 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
         seed: int = 0,
         verbose: int = 1,
         on_error: str = "warn",
+        check_overlap: bool = False,
     ) -> None:
         super().__init__()
         if keras.backend.backend() != "tensorflow":
@@ -650,11 +684,23 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
                 "`on_error` must be 'warn' or 'raise'; received "
                 f"on_error={on_error!r}."
             )
+        if not isinstance(check_overlap, bool):
+            raise ValueError(
+                "`check_overlap` must be True or False; received "
+                f"check_overlap={check_overlap!r}."
+            )
         if verbose not in (0, 1, 2) and not isinstance(verbose, bool):
             raise ValueError(
                 f"`verbose` must be 0, 1 or 2; received verbose={verbose!r}."
             )
         if log_dir is not None:
+            if not isinstance(log_dir, str | os.PathLike) or not (
+                os.fspath(log_dir)
+            ):
+                raise ValueError(
+                    "`log_dir` must be a directory path or None; received "
+                    f"log_dir={log_dir!r}."
+                )
             require_tensorboard("MembershipInferenceCallback(log_dir=...)")
             log_dir = os.fspath(log_dir)
 
@@ -676,6 +722,7 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
         self.seed = seed
         self.verbose = int(verbose)
         self.on_error = on_error
+        self.check_overlap = check_overlap
 
         self.history: dict[int, dict[str, Any]] = {}
         self.batch_history: list[dict[str, Any]] = []
@@ -695,6 +742,7 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
         self._last_epoch: int | None = None
         self._last_signals: tuple[Signals, Signals] | None = None
         self._global_batch = 0
+        self._epoch = 0
         self._warned: set[tuple[type, str]] = set()
         if every_n_batches is not None:
             # An instance attribute, so that Keras sees a batch hook (and
@@ -722,12 +770,21 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
                 for stream, (name, data) in enumerate(self._data.items())
             }
             self._check_set_sizes()
+            if self.check_overlap:
+                self._warn_about_overlap()
         if self._signal_fn_model is not self.model:
             self._build_forward_pass()
-        if self.log_dir is not None:
-            self._writer = tf.summary.create_file_writer(
-                os.path.join(self.log_dir, tb_summary.RUN_NAME)
-            )
+        if self.log_dir is not None and _is_chief(self.model):
+            run_dir = os.path.join(self.log_dir, tb_summary.RUN_NAME)
+            _check_writable(run_dir, self.log_dir)
+            self._writer = tf.summary.create_file_writer(run_dir)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Notes the epoch; on a resumed `fit`, moves the batch steps on."""
+        if self._fit_first_epoch and self._global_batch == 0 and epoch:
+            steps = (self.params or {}).get("steps") or 0
+            self._global_batch = epoch * int(steps)
+        self._epoch = epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Evaluates on the selected epochs and writes into `logs`."""
@@ -761,17 +818,20 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
         # A gate reports in its own on_train_end, which Keras may call
         # after this callback's: the writer stays open until both ran.
         waiting = self._gate is not None and not self._gate_reported
-        if self._writer is not None and self._train_ended and not waiting:
-            self._writer.close()
-            self._writer = None
+        if self._train_ended and not waiting:
+            self._close_writer()
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.flush()
+            writer.close()
 
     def _on_train_batch_end(self, batch: int, logs: dict | None = None):
         self._global_batch += 1
         if self._global_batch % self.every_n_batches:
             return
-        epoch = self._last_epoch + 1 if self._last_epoch is not None else (
-            self.params.get("initial_epoch", 0) if self.params else 0
-        )
+        epoch = self._epoch
         try:
             result = self._run_attacks()
         except Exception as err:  # noqa: BLE001 - see on_error
@@ -844,6 +904,10 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
             self._handle_failure(err, f"epoch {epoch + 1}")
             metrics = {k: math.nan for k in log_keys(self.attacks)}
             metrics["error"] = f"{type(err).__name__}: {err}"
+        except BaseException:
+            # An interrupt: keep what the event file holds readable.
+            self._close_writer()
+            raise
         self.history[epoch] = metrics
         if self.verbose and "error" not in metrics:
             self._print(
@@ -955,8 +1019,12 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
         )
         # The engine's own checks, on a few real outputs: wrong
         # `from_logits`, labels beyond the output width.
+        # Labels are checked whole first, so messages name the set.
+        member_labels = as_class_labels(
+            members.y, n_classes, name="members labels"
+        )
         compute_signals(
-            head, as_class_labels(members.y[:n_probe], n_classes, "labels"),
+            head, member_labels[:n_probe],
             from_logits=from_logits, name=f"outputs of head {head_name!r}",
         )
         self._n_classes = n_classes
@@ -1020,7 +1088,8 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
         if n_bad:
             raise ValueError(
                 f"The model's outputs on {name} contain NaN or infinite "
-                f"values in {n_bad} rows."
+                f"values in {n_bad} of {len(got['loss'])} rows (has the "
+                "model diverged?); this evaluation is skipped."
             )
         if self._resolved_from_logits:
             return
@@ -1043,7 +1112,7 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
     # -- Outputs --------------------------------------------------------------
 
     def _write_outputs(self, result, epoch: int) -> None:
-        if self.log_dir is None:
+        if self._writer is None:
             return
         members = self._records["members"]
         labels = self._labels("members")
@@ -1131,6 +1200,21 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
                     "least 2 are needed for the attacks."
                 )
 
+    def _warn_about_overlap(self) -> None:
+        members = set(_row_hashes(self._records["members"].x))
+        non_members = _row_hashes(self._records["non_members"].x)
+        n_shared = sum(digest in members for digest in non_members)
+        if n_shared:
+            warnings.warn(
+                f"{n_shared} of the {len(non_members)} evaluated non-members "
+                "have the same inputs as an evaluated member (check_overlap="
+                "True). A record on both sides hides leakage, so the "
+                "metrics are an underestimate; remove the shared records "
+                "from `non_members`.",
+                DataOverlapWarning,
+                stacklevel=3,
+            )
+
     def _sibling_callbacks(self) -> list:
         """The callbacks of the running `fit`, found from the call stack.
 
@@ -1143,7 +1227,8 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
             if frame is None:
                 break
             owner = frame.f_locals.get("self")
-            if isinstance(owner, keras.callbacks.CallbackList) and any(
+            lists = _flavour.loaded_classes("callbacks.CallbackList")
+            if isinstance(owner, lists) and any(
                 cb is self for cb in owner.callbacks
             ):
                 return list(owner.callbacks)
@@ -1157,10 +1242,10 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
             if callback is self:
                 return
             monitor = getattr(callback, "monitor", None)
-            reads = isinstance(
-                callback,
-                keras.callbacks.CSVLogger | keras.callbacks.TensorBoard,
-            ) or monitor in keys
+            readers = _flavour.loaded_classes("callbacks.CSVLogger") + (
+                _flavour.loaded_classes("callbacks.TensorBoard")
+            )
+            reads = isinstance(callback, readers) or monitor in keys
             if reads:
                 warnings.warn(
                     f"{type(callback).__name__} comes before "
@@ -1172,6 +1257,54 @@ class MembershipInferenceCallback(keras.callbacks.Callback):
                     CallbackOrderWarning,
                     stacklevel=3,
                 )
+
+
+def _is_chief(model: Any) -> bool:
+    """Whether this process writes files: False on non-chief workers."""
+    try:
+        resolver = model.distribute_strategy.cluster_resolver
+    except (AttributeError, ValueError, RuntimeError):
+        return True
+    task_type = getattr(resolver, "task_type", None)
+    if task_type in (None, "chief"):
+        return True
+    if task_type != "worker" or resolver.task_id != 0:
+        return False
+    return "chief" not in resolver.cluster_spec().as_dict()
+
+
+def _check_writable(run_dir: str, log_dir: str) -> None:
+    """Create the run directory and prove a file can be written in it."""
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=run_dir, prefix=".write_check")
+        os.close(handle)
+        os.remove(probe)
+    except OSError as err:
+        raise OSError(
+            "`log_dir` must be a directory that can be created and written; "
+            f"received log_dir={log_dir!r}, and writing in {run_dir!r} "
+            f"failed: {type(err).__name__}: {err.strerror or err}. Pass "
+            "another log_dir, or log_dir=None for no files."
+        ) from err
+
+
+def _row_hashes(x: Any) -> list[bytes]:
+    """A 16-byte digest of each record's inputs (all named inputs)."""
+    arrays = [x[k] for k in sorted(x)] if isinstance(x, dict) else [x]
+    n = len(arrays[0])
+    rows = [np.ascontiguousarray(a).reshape(n, -1) for a in arrays]
+    digests = []
+    for i in range(n):
+        digest = hashlib.blake2b(digest_size=16)
+        for array in rows:
+            row = array[i]
+            digest.update(
+                repr(row.tolist()).encode() if row.dtype == object
+                else row.tobytes()
+            )
+        digests.append(digest.digest())
+    return digests
 
 
 def _find_gate(callbacks: list):

@@ -29,3 +29,21 @@ class ClassFallbackWarning(KerasMiaWarning):
 
 class EvaluationFailedWarning(KerasMiaWarning):
     """A privacy evaluation raised inside training and was skipped."""
+
+
+class CallbackOrderWarning(KerasMiaWarning):
+    """A callback that reads keras-mia's `logs` keys runs before it.
+
+    Keras hands one `logs` dict to the callbacks in list order, so a
+    callback placed before :class:`~keras_mia.MembershipInferenceCallback`
+    sees the epoch's logs without the `mia_*` keys.
+    """
+
+
+class DataOverlapWarning(KerasMiaWarning):
+    """Some members and non-members are the same record.
+
+    A record that is both a member and a non-member gets the same signals
+    on both sides, so the attacks see less difference than there is: the
+    measured leakage is an underestimate.
+    """
