@@ -14,6 +14,7 @@ from keras_mia.attacks import (
     run_attacks,
 )
 from keras_mia.errors import (
+    CallbackOrderWarning,
     ClassFallbackWarning,
     EvaluationFailedWarning,
     KerasMiaWarning,
@@ -59,6 +60,7 @@ def __getattr__(name: str):
 __all__ = [
     "ATTACKS",
     "AuditResult",
+    "CallbackOrderWarning",
     "DpSgdConfig",
     "THRESHOLD_SOURCES",
     "AttackResult",
