@@ -507,9 +507,14 @@ class MembershipInferenceCallback(
     model Keras hands it. Distribution: under a `MirroredStrategy` the
     evaluation runs the model's plain forward pass on one device. Under
     a `MultiWorkerMirroredStrategy` (only with `tf_keras`: Keras 3.15's
-    `fit` does not run it) every worker evaluates its own copy of the
-    model with plain forward passes (no collectives) and only the chief
-    writes TensorBoard events and records files.
+    `fit` does not run it, keras-team/keras#20585) every worker reads and
+    checks the data at `on_train_begin`, so a bad input fails on all of
+    them alike; then only the chief evaluates, with plain forward passes
+    (no collectives, which would pair with the other workers' training
+    all-reduce), and only the chief writes TensorBoard events and
+    records files. On the other workers the `mia_*` keys are absent from
+    `logs`; a :class:`~keras_mia.PrivacyEarlyStopping` shares the chief's
+    decision with them.
 
     Note: the model runs in inference mode (`training=False`): dropout is
     off and batch normalisation uses its moving statistics, as for any
@@ -743,6 +748,7 @@ class MembershipInferenceCallback(
         self._last_signals: tuple[Signals, Signals] | None = None
         self._global_batch = 0
         self._epoch = 0
+        self._chief = True
         self._warned: set[tuple[type, str]] = set()
         if every_n_batches is not None:
             # An instance attribute, so that Keras sees a batch hook (and
@@ -774,7 +780,8 @@ class MembershipInferenceCallback(
                 self._warn_about_overlap()
         if self._signal_fn_model is not self.model:
             self._build_forward_pass()
-        if self.log_dir is not None and _is_chief(self.model):
+        self._chief = _is_chief(self.model)
+        if self.log_dir is not None and self._chief:
             run_dir = os.path.join(self.log_dir, tb_summary.RUN_NAME)
             _check_writable(run_dir, self.log_dir)
             self._writer = tf.summary.create_file_writer(run_dir)
@@ -792,6 +799,9 @@ class MembershipInferenceCallback(
         self._last_epoch = epoch
         last = epoch == (self.params or {}).get("epochs", 0) - 1
         if not (first or last or epoch % self.every_n_epochs == 0):
+            return
+        if not self._chief:
+            # Other workers of a multi-worker run: the chief evaluates.
             return
         metrics = self._evaluate(epoch)
         if logs is not None:
@@ -829,7 +839,7 @@ class MembershipInferenceCallback(
 
     def _on_train_batch_end(self, batch: int, logs: dict | None = None):
         self._global_batch += 1
-        if self._global_batch % self.every_n_batches:
+        if self._global_batch % self.every_n_batches or not self._chief:
             return
         epoch = self._epoch
         try:

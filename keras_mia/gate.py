@@ -26,6 +26,7 @@ import sys
 import warnings
 from typing import Any
 
+from keras_mia import _flavour
 from keras_mia._backend import require_tensorflow
 from keras_mia.errors import KerasMiaWarning
 
@@ -38,7 +39,9 @@ logger = logging.getLogger(__name__)
 _TWO_SIDED_SUFFIX = "_auc"
 
 
-class PrivacyEarlyStopping(keras.callbacks.Callback):
+class PrivacyEarlyStopping(
+    _flavour.FlavouredCallback, keras.callbacks.Callback
+):
     """Stops training when membership leakage exceeds a budget.
 
     Place it after :class:`~keras_mia.MembershipInferenceCallback` in the
@@ -64,6 +67,13 @@ class PrivacyEarlyStopping(keras.callbacks.Callback):
 
     Note: only evaluated epochs can be restored, so with `every_n_epochs`
     above 1 the restored epoch is one the callback evaluated.
+
+    Multi-worker training (`MultiWorkerMirroredStrategy`, with `tf_keras`
+    only): the chief alone evaluates, so at the end of every epoch each
+    worker joins one all-reduce of two flags (stop, new best); every
+    worker then stops at the chief's epoch and keeps and restores the
+    same weights. The counts and values in :attr:`summary` are the
+    chief's; the other workers know the epochs only.
 
     Args:
         monitor: The leakage key, larger = more leakage. Defaults to
@@ -206,8 +216,29 @@ class PrivacyEarlyStopping(keras.callbacks.Callback):
         self._reset()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Counts exceedances, tracks the best within-budget epoch."""
-        logs = logs or {}
+        """Counts exceedances, tracks the best within-budget epoch.
+
+        In a multi-worker run every worker joins one collective here, at
+        every epoch, so that all of them stop at the same epoch and keep
+        the same best weights as the chief, which alone evaluates.
+        """
+        self._local_epoch_end(epoch, logs or {})
+        strategy = _multi_worker_strategy(self.model)
+        if strategy is None:
+            return
+        new_stop = self.stopped_epoch == epoch
+        new_best = self.best_epoch == epoch
+        shared_stop, shared_best = _any_worker(strategy, (new_stop, new_best))
+        if shared_stop and not new_stop:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+        if shared_best and not new_best:
+            self.best_epoch = epoch
+            self.best_value = self.best_utility = None
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+
+    def _local_epoch_end(self, epoch: int, logs: dict) -> None:
         self._last_epoch = epoch
         value = logs.get(self.monitor)
         if value is None:
@@ -336,3 +367,36 @@ class PrivacyEarlyStopping(keras.callbacks.Callback):
             sys.stdout.flush()
         else:
             logger.info(message)
+
+
+def _multi_worker_strategy(model: Any):
+    """The model's strategy if it spans several workers, else None."""
+    tf = require_tensorflow("PrivacyEarlyStopping")
+    try:
+        strategy = model.distribute_strategy
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    kinds = (
+        tf.distribute.MultiWorkerMirroredStrategy,
+        tf.distribute.experimental.MultiWorkerMirroredStrategy,
+    )
+    if not isinstance(strategy, kinds):
+        return None
+    resolver = strategy.cluster_resolver
+    spec = resolver.cluster_spec().as_dict() if resolver else {}
+    return strategy if sum(map(len, spec.values())) > 1 else None
+
+
+def _any_worker(strategy, flags: tuple[bool, ...]) -> tuple[bool, ...]:
+    """Whether any worker raised each flag: one all-reduce, every worker.
+
+    Every worker must call this at the same point (the end of each
+    epoch); the collective pairs the calls up across workers.
+    """
+    tf = require_tensorflow("PrivacyEarlyStopping")
+    local = tf.constant([float(flag) for flag in flags], tf.float32)
+    per_replica = strategy.run(lambda: tf.identity(local))
+    total = strategy.reduce(
+        tf.distribute.ReduceOp.SUM, per_replica, axis=None
+    )
+    return tuple(bool(value > 0) for value in total.numpy())

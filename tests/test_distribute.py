@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -68,3 +69,54 @@ def test_distribute_mirrored_matches_single_device(tmp_path):
     records = glob.glob(str(tmp_path / "mirrored" / "privacy" / "records" /
                             "*"))
     assert len(records) == 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_distribute_multi_worker_tf_keras_shares_the_stop(tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(2)]}
+    processes = []
+    try:
+        for index in range(2):
+            config = {"cluster": cluster,
+                      "task": {"type": "worker", "index": index}}
+            processes.append(subprocess.Popen(
+                [sys.executable, os.path.join(WORKERS, "multi_worker.py"),
+                 str(tmp_path), "0.4"],
+                env=_env(TF_CONFIG=json.dumps(config),
+                         TF_USE_LEGACY_KERAS="1"),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            ))
+        outputs = [p.communicate(timeout=TIMEOUT_SECONDS) for p in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err[-3000:]
+    chief, other = (json.loads(out.strip().splitlines()[-1])
+                    for out, _ in outputs)
+    assert (chief["task"], other["task"]) == ("worker:0", "worker:1")
+    assert chief["flavour"] == other["flavour"] == "tf_keras"
+
+    # Only the chief evaluates; it stops at its first epoch over budget.
+    assert other["evaluated"] == [] and other["advantages"] == []
+    over = [a > 0.4 for a in chief["advantages"]]
+    assert over.index(True) == chief["stopped_epoch"] == len(over) - 1
+    # Every worker stops at that epoch and restores the same weights.
+    for key in ("epochs_run", "stopped_epoch", "best_epoch",
+                "restored_epoch"):
+        assert other[key] == chief[key], key
+    assert chief["epochs_run"] == chief["stopped_epoch"] + 1 < 8
+    np.testing.assert_allclose(other["weights_sum"], chief["weights_sum"],
+                               rtol=0, atol=1e-6)
+    # Only the chief writes: one event file (with its pid), its records.
+    (events,) = glob.glob(str(tmp_path / "privacy" / "events.*"))
+    assert f".{chief['pid']}." in os.path.basename(events)
+    records = os.listdir(tmp_path / "privacy" / "records")
+    assert len(records) == len(chief["evaluated"])
