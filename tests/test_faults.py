@@ -151,6 +151,12 @@ def test_faults_interrupt_leaves_readable_files(where, tmp_path,
     (events,) = glob.glob(str(tmp_path / "privacy" / "events.out.*"))
     run = read_run(tmp_path / "privacy")
     assert 0 in [step for step, _, _ in run["mia/auc"]]
+    # TensorBoard's own loader reads it too.
+    from tensorboard.backend.event_processing import event_accumulator
+
+    accumulator = event_accumulator.EventAccumulator(events)
+    accumulator.Reload()
+    assert "mia/auc" in accumulator.Tags()["tensors"]
     # No partial or temporary artifact: only the complete first file.
     assert _records(tmp_path) == ["epoch_0000.npz"]
     with np.load(tmp_path / "privacy" / "records" / "epoch_0000.npz",

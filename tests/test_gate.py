@@ -188,3 +188,11 @@ def test_gate_with_callback_writes_its_config(blobs, tmp_path):
     assert outcome["best_epoch"] == 0 and outcome["exceeded_epochs"] == [1]
     assert outcome["summary"] == gate.summary
     assert "restored weights of epoch 1" in gate.summary
+
+
+def test_gate_single_process_strategies_share_nothing():
+    from keras_mia.gate import _multi_worker_strategy
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    assert _multi_worker_strategy(model) is None
+    assert _multi_worker_strategy(object()) is None
