@@ -522,7 +522,8 @@ class MembershipInferenceCallback(
     `on_train_begin`, into host memory, and the same records (the seeded
     `max_samples` subsample) are used at every evaluation of the
     callback's lifetime, including later `fit` calls. Only the
-    TensorFlow backend of Keras 3 is supported.
+    TensorFlow backend of Keras 3, and Keras 2 (`tf_keras`), are
+    supported.
 
     Args:
         members: Records the model trains on: `(x, y)`, `(x, y, ids)`, a

@@ -9,6 +9,7 @@ overruns.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import json
 import os
 import socket
@@ -22,6 +23,12 @@ pytestmark = pytest.mark.slow
 
 WORKERS = os.path.join(os.path.dirname(__file__), "_workers")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Install it without a second TensorFlow:
+# pip install --no-deps tf-keras==<TensorFlow's version>
+NEEDS_TF_KERAS = pytest.mark.skipif(
+    importlib.util.find_spec("tf_keras") is None,
+    reason="tf_keras is not installed",
+)
 TIMEOUT_SECONDS = 240
 
 
@@ -77,6 +84,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@NEEDS_TF_KERAS
 def test_distribute_multi_worker_tf_keras_shares_the_stop(tmp_path):
     cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(2)]}
     processes = []

@@ -7,6 +7,7 @@ flavour helpers are tested here in-process, without importing tf_keras.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -19,6 +20,12 @@ from keras_mia import _flavour
 
 WORKERS = os.path.join(os.path.dirname(__file__), "_workers")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Install it without a second TensorFlow:
+# pip install --no-deps tf-keras==<TensorFlow's version>
+NEEDS_TF_KERAS = pytest.mark.skipif(
+    importlib.util.find_spec("tf_keras") is None,
+    reason="tf_keras is not installed",
+)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +63,7 @@ def test_tf_keras_keras3_objects_stay_keras3(monkeypatch):
     assert "tf_keras" not in sys.modules
 
 
+@NEEDS_TF_KERAS
 @pytest.mark.slow
 def test_tf_keras_fit_matches_numpy_engine(tmp_path):
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1",
