@@ -366,7 +366,6 @@ def test_bad_input_class_missing_on_one_side_warns(side, model):
                   y[keep[:60] if side == "members" else keep[60:]])
     callback = MembershipInferenceCallback(
         sets["members"], sets["non_members"], verbose=0,
-        threshold_source="optimistic",
     )
     with pytest.warns(ClassFallbackWarning, match="class 3"):
         logs = _drive(callback, model)

@@ -93,6 +93,8 @@ def test_tf_keras_fit_matches_numpy_engine(tmp_path):
     assert got["late_flavour_before_fit"] == "keras"
     assert got["late_flavour_after_fit"] == "tf_keras"
     assert got["late_evaluated"] == [0]
+    assert any(w.startswith("CallbackOrderWarning: CSVLogger comes before")
+               for w in got["late_warnings"]), got["late_warnings"]
     # The gate works in tf_keras: it stops after the first epoch.
     assert got["gate_flavour"] == "tf_keras"
     assert (got["gate_epochs_run"], got["gate_stopped_epoch"]) == (1, 0)
