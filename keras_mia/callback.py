@@ -493,8 +493,9 @@ class MembershipInferenceCallback(
     message; NaN outputs already at `on_train_begin` raise there. A
     `KeyboardInterrupt` during an evaluation flushes and closes the
     TensorBoard writer and is re-raised; a records file is written under
-    a temporary name and renamed when complete, so an interrupt leaves
-    no partial file.
+    a temporary name (`*.npz.tmp`, removed on an exception or interrupt)
+    and renamed when complete, so no partial `.npz` file is ever left,
+    even after a hard kill.
 
     Resuming (a new callback, the same `log_dir`, `fit(initial_epoch=k)`)
     continues the step axes: epoch steps are the absolute epoch index,
@@ -1100,7 +1101,7 @@ class MembershipInferenceCallback(
             raise ValueError(
                 f"The model's outputs on {name} contain NaN or infinite "
                 f"values in {n_bad} of {len(got['loss'])} rows (has the "
-                "model diverged?); this evaluation is skipped."
+                "model diverged?)."
             )
         if self._resolved_from_logits:
             return
