@@ -16,6 +16,7 @@ from keras_mia.attacks import (
 from keras_mia.errors import (
     CallbackOrderWarning,
     ClassFallbackWarning,
+    DataOverlapWarning,
     EvaluationFailedWarning,
     KerasMiaWarning,
     UndefinedMetricWarning,
@@ -65,6 +66,7 @@ __all__ = [
     "THRESHOLD_SOURCES",
     "AttackResult",
     "ClassFallbackWarning",
+    "DataOverlapWarning",
     "EvaluationFailedWarning",
     "EvaluationResult",
     "KerasMiaWarning",
