@@ -139,8 +139,8 @@ def test_summary_evaluation_writes_documented_tags(evaluation, tmp_path):
     assert roc.dtype == np.float32
     content = metadata.parse_plugin_metadata(meta.plugin_data.content)
     assert content["kind"] == "roc" and content["attack"] == "loss"
-    np.testing.assert_allclose(content["auc"], result.attacks["loss"].auc,
-                               rtol=1e-12)
+    # Per-step values live in scalars: TensorBoard keeps one metadata.
+    assert "auc" not in content
     np.testing.assert_allclose(
         roc[1], result.attacks["loss"].roc_true_positive_rates, atol=1e-7
     )

@@ -327,10 +327,9 @@ class PrivacyPlugin(base_plugin.TBPlugin):
         Returns:
             A dict with `curves`: a list of `{"attack", "auc", "fpr",
             "tpr"}` sorted by attack, `fpr` and `tpr` lists of equal length.
-            `auc` is the `mia/<attack>/auc` scalar of the same step (the
-            metadata's `auc` describes the first evaluation only, since
-            TensorBoard keeps one metadata per tag), or the trapezoidal
-            area under the curve when that scalar is missing.
+            `auc` is the `mia/<attack>/auc` scalar of the same step, or
+            the trapezoidal area under the stored curve when that scalar is
+            missing.
 
         Raises:
             tensorboard.errors.InvalidArgumentError: If `run` holds no ROC

@@ -34,9 +34,11 @@ content JSON `{"version": 1, "kind": ...}`; see
 :mod:`keras_mia.tensorboard.metadata`):
 
 * `mia_roc/<attack>`: kind `"roc"`, float32 shape `(2, P)`, row 0 the
-  false-positive rates (ascending, from 0 to 1) and row 1 the best
-  true-positive rate at each; content adds `"attack"` and `"auc"`. Every
-  evaluation.
+  false-positive rates (ascending, from 0 to 1) and row 1 the ROC curve's
+  true-positive rate at each (linear between the curve's points); content
+  adds `"attack"`. Every evaluation. The AUC of each evaluation is the
+  `mia/<attack>/auc` scalar at the same step (TensorBoard keeps only the
+  first metadata of a tag, so per-step values cannot live there).
 * `mia_records/member_scores`: kind `"member_scores"`, float32 shape
   `(n_members,)`: risk score per evaluated member. Every evaluation.
 * `mia_records/member_ids`: kind `"member_ids"`, string shape
@@ -220,7 +222,6 @@ def roc(result: AttackResult, step: int) -> None:
         step,
         "roc",
         attack=result.attack,
-        auc=_json_float(result.auc),
     )
     _pr_curve(result, fprs, tprs, step)
 
@@ -370,9 +371,3 @@ def evaluation(
         ids if include_record_info else None,
         labels if include_record_info else None,
     )
-
-
-def _json_float(value: float | None) -> float | None:
-    if value is None or not math.isfinite(float(value)):
-        return None
-    return float(value)
