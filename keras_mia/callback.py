@@ -38,8 +38,10 @@ from typing import Any
 import numpy as np
 
 from keras_mia import _flavour
+from keras_mia import dp as dp_module
 from keras_mia._backend import require_tensorboard, require_tensorflow
 from keras_mia.attacks import ATTACKS, THRESHOLD_SOURCES, run_attacks
+from keras_mia.dp import DpSgdConfig
 from keras_mia.errors import (
     CallbackOrderWarning,
     DataOverlapWarning,
@@ -98,6 +100,7 @@ class _Records:
     x: Any  # array or dict of arrays, numpy
     y: np.ndarray
     ids: np.ndarray
+    n_given: int  # records given, before subsampling
 
     def __len__(self) -> int:
         return len(self.y)
@@ -229,7 +232,7 @@ def _prepare_records(
     if max_samples is not None and n > max_samples:
         rng = np.random.default_rng([seed, stream])
         order = order[np.sort(rng.choice(n, max_samples, replace=False))]
-    return _Records(_take(x, order), y[order], ids[order])
+    return _Records(_take(x, order), y[order], ids[order], n)
 
 
 # --------------------------------------------------------------------------
@@ -576,6 +579,17 @@ class MembershipInferenceCallback(
         verbose: 1 prints one line per evaluation, 0 is silent. Defaults
             to 1.
         on_error: `"warn"` or `"raise"`, see above. Defaults to `"warn"`.
+        dp: A :class:`~keras_mia.DpSgdConfig` when the model trains with
+            DP-SGD. Each evaluation then also logs `mia_dp_epsilon`, the
+            theoretical epsilon after the epochs trained so far (computed
+            with `dp-accounting`; `n_train` defaults to the number of
+            members given), and `mia_empirical_epsilon`, the epsilon lower
+            bound implied by the attacks' member/non-member calls (the best
+            of the attacks, Bonferroni-corrected for their number, at
+            `dp.delta` and 95 % confidence). The lower bound assumes each
+            decision rule was fitted without the records it judges; that
+            holds for `"shadow"` and `"cross_fit"` thresholds, not for
+            `"optimistic"` ones, where it is refused. Defaults to None.
         check_overlap: Hash the inputs of every evaluated member and
             non-member at `on_train_begin` and warn
             (:class:`~keras_mia.errors.DataOverlapWarning`, with the
@@ -624,6 +638,7 @@ class MembershipInferenceCallback(
         verbose: int = 1,
         on_error: str = "warn",
         check_overlap: bool = False,
+        dp: DpSgdConfig | None = None,
     ) -> None:
         super().__init__()
         if keras.backend.backend() != "tensorflow":
@@ -711,6 +726,20 @@ class MembershipInferenceCallback(
             require_tensorboard("MembershipInferenceCallback(log_dir=...)")
             log_dir = os.fspath(log_dir)
 
+        if dp is not None:
+            if not isinstance(dp, DpSgdConfig):
+                raise ValueError(
+                    "`dp` must be a keras_mia.DpSgdConfig or None; received "
+                    f"{type(dp).__name__}."
+                )
+            if threshold_source == "optimistic":
+                raise ValueError(
+                    "`dp` needs thresholds fitted without the records they "
+                    "judge for a valid epsilon lower bound; received "
+                    "threshold_source='optimistic'. Use 'cross_fit' or "
+                    "'shadow'."
+                )
+            dp_module._require_dp_accounting()
         self._data = {"members": members, "non_members": non_members}
         if reference is not None:
             self._data["reference_members"] = reference[0]
@@ -730,6 +759,7 @@ class MembershipInferenceCallback(
         self.verbose = int(verbose)
         self.on_error = on_error
         self.check_overlap = check_overlap
+        self.dp = dp
 
         self.history: dict[int, dict[str, Any]] = {}
         self.batch_history: list[dict[str, Any]] = []
@@ -909,12 +939,12 @@ class MembershipInferenceCallback(
     def _evaluate(self, epoch: int) -> dict:
         try:
             result = self._run_attacks()
-            metrics = self._metrics(result)
+            metrics = self._metrics(result, epoch)
             self.results[epoch] = result
-            self._write_outputs(result, epoch)
+            self._write_outputs(result, epoch, metrics)
         except Exception as err:  # noqa: BLE001 - see on_error
             self._handle_failure(err, f"epoch {epoch + 1}")
-            metrics = {k: math.nan for k in log_keys(self.attacks)}
+            metrics = {k: math.nan for k in self._log_keys()}
             metrics["error"] = f"{type(err).__name__}: {err}"
         except BaseException:
             # An interrupt: keep what the event file holds readable.
@@ -983,7 +1013,7 @@ class MembershipInferenceCallback(
             w.message, w.category, w.filename, w.lineno,
         )
 
-    def _metrics(self, result) -> dict[str, Any]:
+    def _metrics(self, result, epoch: int) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
         headline = tb_summary.headline_metrics(result)
         for key in log_keys(self.attacks):
@@ -999,7 +1029,30 @@ class MembershipInferenceCallback(
         )
         for name, (_, attack) in headline.items():
             metrics[f"{LOG_PREFIX}{name}_attack"] = attack
+        if self.dp is not None:
+            metrics.update(self._dp_metrics(result, epoch))
         return metrics
+
+    def _dp_metrics(self, result, epoch: int) -> dict[str, float]:
+        """Theoretical and empirical epsilon after `epoch + 1` epochs."""
+        dp = self.dp
+        n_train = dp.n_train or self._records["members"].n_given
+        theoretical = dp_module.theoretical_epsilon(
+            dp.noise_multiplier, dp.batch_size, int(n_train), epoch + 1,
+            dp.delta, accountant=dp.accountant,
+        )
+        bounds = [
+            dp_module.epsilon_lower_bound(
+                a.n_true_positives, a.n_members, a.n_false_positives,
+                a.n_non_members, delta=dp.delta,
+                n_comparisons=len(result.attacks), rule=a.attack,
+            ).epsilon
+            for a in result.attacks.values()
+        ]
+        return {
+            f"{LOG_PREFIX}dp_epsilon": float(theoretical),
+            f"{LOG_PREFIX}empirical_epsilon": float(max(bounds)),
+        }
 
     # -- Forward pass ---------------------------------------------------------
 
@@ -1127,7 +1180,7 @@ class MembershipInferenceCallback(
 
     # -- Outputs --------------------------------------------------------------
 
-    def _write_outputs(self, result, epoch: int) -> None:
+    def _write_outputs(self, result, epoch: int, metrics: dict) -> None:
         if self._writer is None:
             return
         members = self._records["members"]
@@ -1143,6 +1196,12 @@ class MembershipInferenceCallback(
                 result, epoch, members.ids, labels, self.top_k,
                 include_record_info=include_record_info,
             )
+            if self.dp is not None:
+                tb_summary.dp_scalars(
+                    metrics[f"{LOG_PREFIX}dp_epsilon"],
+                    metrics[f"{LOG_PREFIX}empirical_epsilon"],
+                    epoch,
+                )
         self._writer.flush()
         self._record_info_written = True
         self._save_records(result, epoch)
@@ -1252,8 +1311,18 @@ class MembershipInferenceCallback(
         logger.debug("MembershipInferenceCallback: no CallbackList found.")
         return []
 
+    def _log_keys(self) -> tuple[str, ...]:
+        """The `logs` keys of this callback's evaluations."""
+        keys = log_keys(self.attacks)
+        if self.dp is not None:
+            keys += (
+                f"{LOG_PREFIX}dp_epsilon",
+                f"{LOG_PREFIX}empirical_epsilon",
+            )
+        return keys
+
     def _warn_about_order(self, callbacks: list) -> None:
-        keys = set(log_keys(self.attacks))
+        keys = set(self._log_keys())
         for callback in callbacks:
             if callback is self:
                 return

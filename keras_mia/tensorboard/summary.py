@@ -17,7 +17,9 @@ Scalars (stock Scalars dashboard), at every evaluation:
   attacks that ran);
 * `mia/risk/mean_member`, `mia/risk/mean_non_member`: mean risk scores;
 * `mia/risk/member_share_at_0.5`, `..._at_0.8`, `..._at_0.9`: fraction of
-  members whose risk score is at or above the level.
+  members whose risk score is at or above the level;
+* `mia/dp/theoretical_epsilon`, `mia/dp/empirical_epsilon_lower_bound`:
+  only when the callback has a `dp` configuration (DP-SGD training).
 
 Histograms (stock Histograms dashboard): `mia_risk/members` and
 `mia_risk/non_members`, the risk scores in [0, 1].
@@ -371,3 +373,20 @@ def evaluation(
         ids if include_record_info else None,
         labels if include_record_info else None,
     )
+
+
+def dp_scalars(
+    theoretical_epsilon: float, empirical_epsilon: float, step: int
+) -> None:
+    """Write the DP budget next to the measured leakage.
+
+    Args:
+        theoretical_epsilon: The DP-SGD guarantee after the epochs so far.
+        empirical_epsilon: The epsilon lower bound the attacks imply.
+        step: The step (0-based epoch index).
+    """
+    tf = _tf()
+    tf.summary.scalar("mia/dp/theoretical_epsilon", theoretical_epsilon,
+                      step=step)
+    tf.summary.scalar("mia/dp/empirical_epsilon_lower_bound",
+                      empirical_epsilon, step=step)
