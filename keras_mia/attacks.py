@@ -303,7 +303,7 @@ class EvaluationResult:
             s = self.risk_summary
             parts = [
                 f">= {lvl:g}: {share:.1%} of members (precision "
-                f"{prec:.3f})"
+                + ("-" if math.isnan(prec) else f"{prec:.3f}") + ")"
                 for lvl, share, prec in zip(
                     s.levels, s.member_share, s.precision, strict=True
                 )
@@ -474,7 +474,16 @@ def run_attacks(
             attack, source or risk signal, `"shadow"` without `reference`,
             or out-of-range options.
     """
-    members, non_members = _validate_pair((members, non_members), "members")
+    for value, name in ((members, "members"), (non_members, "non_members")):
+        if not isinstance(value, Signals):
+            raise ValueError(
+                f"`{name}` must be a Signals (from keras_mia.compute_signals);"
+                f" received {type(value).__name__}."
+            )
+        if len(value) == 0:
+            raise ValueError(
+                f"`{name}` holds no records; both sets are needed."
+            )
     n_classes = members.n_classes
     if non_members.n_classes != n_classes:
         raise ValueError(

@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import warnings
+import zipfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -47,6 +49,11 @@ def load_predictions(path: str) -> dict[str, np.ndarray]:
     Raises:
         CliError: If the file cannot be read or holds object arrays.
     """
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise CliError(
+            f"{path} is not an .npz file (expected the output of "
+            "numpy.savez)"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
@@ -80,7 +87,7 @@ def _signals_for(arrays: dict[str, np.ndarray], name: str):
     try:
         return compute_signals(
             outputs, arrays[f"{name}_labels"], from_logits=from_logits,
-            name=f"{name}_{key}",
+            name=f"{name}_{key}", labels_name=f"{name}_labels",
         )
     except ValueError as err:
         raise CliError(str(err)) from err
@@ -117,11 +124,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if args.risk_scores:
-        np.savez(
-            args.risk_scores,
-            target_train=result.member_risk_scores,
-            target_test=result.non_member_risk_scores,
-        )
+        try:
+            np.savez(
+                args.risk_scores,
+                target_train=result.member_risk_scores,
+                target_test=result.non_member_risk_scores,
+            )
+        except OSError as err:
+            raise CliError(
+                f"cannot write --risk-scores {args.risk_scores}: {err}"
+            ) from err
     if args.json:
         print(result.to_json())
     else:
@@ -158,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
             "target_train_probs/_logits, target_train_labels, "
             "target_test_probs/_logits, target_test_labels, and optionally "
             "the same for shadow_train and shadow_test (then thresholds "
-            "come from the shadow sets by default)."
+            "come from the shadow sets by default). When both _probs and "
+            "_logits are present, _probs is used; other keys are ignored."
         ),
     )
     ev.add_argument("predictions", help="the .npz file of model outputs")

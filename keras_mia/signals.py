@@ -115,6 +115,13 @@ class Signals:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __repr__(self) -> str:
+        return (
+            f"Signals(n_records={len(self)}, n_classes={self.n_classes}, "
+            f"accuracy={np.mean(self.correctness) if len(self) else 0:.4f}, "
+            f"mean_loss={np.mean(self.loss) if len(self) else 0:.4f})"
+        )
+
     def take(self, indices: np.ndarray) -> Signals:
         """Select records by index or boolean mask.
 
@@ -219,7 +226,7 @@ def as_class_labels(
             bad = arr[arr != np.round(arr)][0]
             raise ValueError(
                 f"`{name}` must hold whole numbers (class indices); received "
-                f"non-integer value {bad!r}."
+                f"non-integer value {float(bad)!r}."
             )
     out = arr.astype(np.int64)
     if out.size and out.min() < 0:
@@ -384,6 +391,7 @@ def compute_signals(
     *,
     from_logits: bool,
     name: str = "outputs",
+    labels_name: str = "labels",
 ) -> Signals:
     """Compute every attack signal for a set of records.
 
@@ -399,7 +407,10 @@ def compute_signals(
             integer-valued floats, or one-hot `(n, n_classes)`.
         from_logits: Whether `outputs` are logits (True) or probabilities
             (False). It is never guessed from the data.
-        name: Argument name used in error messages. Defaults to `"outputs"`.
+        name: Name of `outputs` in error messages. Defaults to
+            `"outputs"`.
+        labels_name: Name of `labels` in error messages. Defaults to
+            `"labels"`.
 
     Returns:
         A :class:`Signals` with float64 signals.
@@ -418,10 +429,10 @@ def compute_signals(
     n_classes = 2 if sigmoid else matrix.shape[1]
     if n_classes < 2:
         raise ValueError(f"`{name}` must have at least 2 classes.")
-    y = as_class_labels(labels, n_classes, name="labels")
+    y = as_class_labels(labels, n_classes, name=labels_name)
     if len(y) != matrix.shape[0]:
         raise ValueError(
-            f"`labels` has {len(y)} records but `{name}` has "
+            f"`{labels_name}` has {len(y)} records but `{name}` has "
             f"{matrix.shape[0]}; they must have the same length."
         )
 

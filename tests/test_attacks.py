@@ -245,7 +245,7 @@ def test_run_attacks_rejects_bad_options(target, kwargs, match):
 def test_run_attacks_rejects_empty_sets(target):
     m, _ = target
     empty = m.take(np.zeros(len(m), bool))
-    with pytest.raises(ValueError, match="no non-members"):
+    with pytest.raises(ValueError, match="`non_members` holds no records"):
         run_attacks(m, empty)
 
 
@@ -260,3 +260,10 @@ def test_no_unexpected_warnings_on_healthy_data(target, shadow):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         run_attacks(*target, reference=shadow, n_bootstraps=5)
+
+
+def test_run_attacks_names_a_non_signals_argument(target):
+    with pytest.raises(ValueError, match="`members` must be a Signals"):
+        run_attacks(np.ones(3), target[1])
+    with pytest.raises(ValueError, match="`non_members` .* received list"):
+        run_attacks(target[0], [1, 2])

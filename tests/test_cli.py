@@ -152,3 +152,30 @@ def test_evaluate_runs_without_tensorflow(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "Membership inference" in proc.stdout
+
+
+def test_evaluate_rejects_a_file_that_is_not_npz(tmp_path, capsys):
+    path = tmp_path / "notes.npz"
+    path.write_text("not numpy")
+    status, err = _error_line(capsys, str(path))
+    assert status == 2 and "is not an .npz file" in err[0]
+
+
+def test_evaluate_names_the_labels_key_on_length_mismatch(tmp_path, capsys):
+    arrays, _ = load_case(CASES[0])
+    arrays = {k: v for k, v in arrays.items() if "target" in k}
+    arrays["target_train_labels"] = arrays["target_train_labels"][:-1]
+    path = tmp_path / "short.npz"
+    np.savez(path, **arrays)
+    status, err = _error_line(capsys, str(path))
+    assert status == 2 and "`target_train_labels` has" in err[0]
+
+
+def test_evaluate_unwritable_risk_scores_path(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    status, err = _error_line(
+        capsys, str(GOLDEN_DIR / f"{CASES[0]}.npz"), "--n-bootstraps", "0",
+        "--risk-scores", str(blocker / "risk.npz"),
+    )
+    assert status == 2 and "cannot write --risk-scores" in err[-1]

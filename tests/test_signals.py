@@ -165,3 +165,10 @@ def test_signals_take_and_concatenate_round_trip(probs_and_labels):
     s = compute_signals(probs, labels, from_logits=False)
     parts = [s.take(np.arange(0, 20)), s.take(np.arange(20, 50))]
     _assert_same(s, Signals.concatenate(parts))
+
+
+def test_signals_repr_is_a_summary(probs_and_labels):
+    _, probs, labels = probs_and_labels
+    text = repr(compute_signals(probs, labels, from_logits=False))
+    assert text.startswith("Signals(n_records=50, n_classes=4")
+    assert len(text) < 120
