@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 #: Keys whose "more leaky" direction is not "larger", refused as monitors.
 _TWO_SIDED_SUFFIX = "_auc"
 
+#: Prefix of the `logs` keys MembershipInferenceCallback writes.
+_LOG_PREFIX = "mia_"
+
 
 class PrivacyEarlyStopping(
     _flavour.FlavouredCallback, keras.callbacks.Callback
@@ -48,7 +51,9 @@ class PrivacyEarlyStopping(
     `callbacks` list. On each epoch end it reads `logs[monitor]`:
 
     * key absent (the epoch was not evaluated): nothing happens, and the
-      epoch is not a candidate for restoring (its leakage is unknown);
+      epoch is not a candidate for restoring (its leakage is unknown). If
+      the epoch has other `mia_` keys, it was evaluated and `monitor` is
+      probably misspelt: a warning lists the available `mia_*` keys, once;
     * value `nan` (a failed evaluation): nothing happens either, with a
       warning the first time;
     * value above `budget`: one more consecutive exceedance; at `patience`
@@ -63,7 +68,9 @@ class PrivacyEarlyStopping(
     already (as Keras' `EarlyStopping` does, also when the gate did not
     fire). If no evaluated epoch stayed within the budget, the final weights
     are kept and a warning says so. A one-line account is stored in
-    :attr:`summary` and printed when `verbose`.
+    :attr:`summary` and printed when `verbose`; it also says when every
+    evaluation failed, and when another callback (such as Keras'
+    `EarlyStopping`) stopped training before the planned epochs.
 
     Note: only evaluated epochs can be restored, so with `every_n_epochs`
     above 1 the restored epoch is one the callback evaluated.
@@ -103,9 +110,14 @@ class PrivacyEarlyStopping(
         restored_epoch: 0-based epoch whose weights were restored, or None.
         exceeded_epochs: 0-based evaluated epochs above the budget.
         evaluations: `(epoch, value)` for every evaluated epoch seen.
+        failed_evaluations: Evaluations whose `monitor` was `nan`.
 
     Raises:
         ValueError: On an invalid argument, including a raw AUC monitor.
+
+    Warns:
+        KerasMiaWarning: At construction, if `monitor` does not start with
+            `mia_` (the callback never writes such a key).
     """
 
     def __init__(
@@ -129,6 +141,15 @@ class PrivacyEarlyStopping(
                 f"`monitor` may not be a raw AUC ({monitor!r}): an AUC below "
                 "0.5 is not more private. Use 'mia_auc_distance' (|AUC - "
                 "0.5|), 'mia_advantage' or 'mia_tpr_at_0.1pct_fpr'."
+            )
+        if not monitor.startswith(_LOG_PREFIX):
+            warnings.warn(
+                f"PrivacyEarlyStopping: monitor {monitor!r} does not start "
+                f"with {_LOG_PREFIX!r}, so MembershipInferenceCallback never "
+                "writes it and the gate may never act. Did you mean "
+                "'mia_advantage'?",
+                KerasMiaWarning,
+                stacklevel=2,
             )
         if isinstance(budget, bool) or not isinstance(
             budget, int | float
@@ -176,7 +197,10 @@ class PrivacyEarlyStopping(
         self.restored_epoch: int | None = None
         self.exceeded_epochs: list[int] = []
         self.evaluations: list[tuple[int, float]] = []
+        self.failed_evaluations = 0
         self._last_epoch: int | None = None
+        self._planned_epochs: int | None = None
+        self._available_keys: list[str] | None = None
         self._warned: set[str] = set()
         self.summary: str | None = None
 
@@ -214,6 +238,8 @@ class PrivacyEarlyStopping(
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Resets the state, so one gate serves several `fit` calls."""
         self._reset()
+        epochs = (self.params or {}).get("epochs")
+        self._planned_epochs = epochs if isinstance(epochs, int) else None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Counts exceedances, tracks the best within-budget epoch.
@@ -242,9 +268,11 @@ class PrivacyEarlyStopping(
         self._last_epoch = epoch
         value = logs.get(self.monitor)
         if value is None:
+            self._check_monitor_present(epoch, logs)
             return
         value = float(value)
         if math.isnan(value):
+            self.failed_evaluations += 1
             self._warn_once(
                 "nan",
                 f"PrivacyEarlyStopping: {self.monitor} is nan at epoch "
@@ -274,6 +302,27 @@ class PrivacyEarlyStopping(
             self.best_value = value
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+
+    def _check_monitor_present(self, epoch: int, logs: dict) -> None:
+        """Warns once if the epoch was evaluated but lacks the monitor.
+
+        An epoch without any `mia_` key was not evaluated (sparse
+        evaluations with `every_n_epochs`), which is expected. An epoch
+        with `mia_` keys but no `monitor` means the monitor is misspelt or
+        not logged, and the gate would silently never act.
+        """
+        available = sorted(k for k in logs if k.startswith(_LOG_PREFIX))
+        if not available or self._available_keys is not None:
+            return
+        self._available_keys = available
+        self._warn_once(
+            "monitor",
+            f"PrivacyEarlyStopping: monitor {self.monitor!r} is not in logs "
+            f"at epoch {epoch + 1}, although the epoch was evaluated; the "
+            "gate does nothing until it appears. Available mia_* keys: "
+            f"{available}.",
+            stacklevel=4,
+        )
 
     def on_train_end(self, logs: dict | None = None) -> None:
         """Restores the best within-budget weights; writes the summary."""
@@ -330,8 +379,21 @@ class PrivacyEarlyStopping(
     def _account(self) -> str:
         head = f"PrivacyEarlyStopping ({self.monitor} <= {self.budget:g}): "
         n = len(self.evaluations)
+        failed = self.failed_evaluations
         if not n:
+            if failed:
+                return head + (
+                    f"{failed} evaluation(s), all failed (nan); nothing "
+                    "restored."
+                )
+            if self._available_keys is not None:
+                return head + (
+                    f"{self.monitor} was never in logs (available mia_* "
+                    f"keys: {', '.join(self._available_keys)}); nothing to "
+                    "do."
+                )
             return head + "no evaluation was seen; nothing to do."
+        failed_note = f", {failed} failed (nan)" if failed else ""
         if self.stopped_epoch is not None:
             what = (
                 f"above the budget for {self.wait} evaluation(s) in a row; "
@@ -340,7 +402,7 @@ class PrivacyEarlyStopping(
         else:
             what = (
                 f"{len(self.exceeded_epochs)} of {n} evaluations above the "
-                "budget; training ran to the end"
+                f"budget{failed_note}; " + self._how_training_ended()
             )
         if self.best_epoch is None:
             keep = "no epoch stayed within the budget, final weights kept"
@@ -355,11 +417,23 @@ class PrivacyEarlyStopping(
             keep = f"{verb} epoch {self.best_epoch + 1} ({detail})"
         return head + what + "; " + keep + "."
 
-    def _warn_once(self, key: str, message: str) -> None:
+    def _how_training_ended(self) -> str:
+        """How training ended when the gate did not stop it."""
+        last, planned = self._last_epoch, self._planned_epochs
+        if last is None or planned is None or last + 1 >= planned:
+            return "training ran to the end"
+        return (
+            f"training stopped after epoch {last + 1} of {planned} without "
+            "the gate firing (by another callback)"
+        )
+
+    def _warn_once(
+        self, key: str, message: str, stacklevel: int = 3
+    ) -> None:
         if key in self._warned:
             return
         self._warned.add(key)
-        warnings.warn(message, KerasMiaWarning, stacklevel=3)
+        warnings.warn(message, KerasMiaWarning, stacklevel=stacklevel)
 
     def _print(self, message: str) -> None:
         if keras.config.is_interactive_logging_enabled():

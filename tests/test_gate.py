@@ -196,3 +196,75 @@ def test_gate_single_process_strategies_share_nothing():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     assert _multi_worker_strategy(model) is None
     assert _multi_worker_strategy(object()) is None
+
+
+class RenamedLeakage(keras.callbacks.Callback):
+    """Writes `mia_*` keys on the scripted epochs (None: not evaluated)."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = values
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.values[epoch] is not None:
+            logs["mia_advantage"] = self.values[epoch]
+            logs["mia_auc"] = 0.5 + self.values[epoch] / 2
+
+
+def _fit_with(callbacks, epochs):
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = dense_classifier(keras, 4, 2, width=4)
+    model.fit(x, y, epochs=epochs, batch_size=16, verbose=0,
+              callbacks=callbacks)
+    return model
+
+
+def test_gate_misspelt_monitor_warns_once_with_available_keys():
+    gate = PrivacyEarlyStopping("mia_advantge", budget=0.05, verbose=0,
+                                utility_monitor=None)
+    with pytest.warns(KerasMiaWarning) as record:
+        _fit_with([RenamedLeakage([None, 0.9, 0.9, 0.9]), gate], epochs=4)
+    messages = [str(w.message) for w in record
+                if "is not in logs" in str(w.message)]
+    assert len(messages) == 1
+    assert "'mia_advantge'" in messages[0] and "epoch 2" in messages[0]
+    assert "['mia_advantage', 'mia_auc']" in messages[0]
+    assert "mia_advantge was never in logs" in gate.summary
+    assert "mia_advantage, mia_auc" in gate.summary
+
+
+def test_gate_sparse_evaluations_do_not_warn_about_monitor(recwarn):
+    gate = PrivacyEarlyStopping(budget=0.5, verbose=0, utility_monitor=None)
+    _fit_with([RenamedLeakage([0.1, None, None, 0.2]), gate], epochs=4)
+    assert not [w for w in recwarn if "not in logs" in str(w.message)]
+    assert gate.evaluations == [(0, 0.1), (3, 0.2)]
+
+
+def test_gate_monitor_without_prefix_warns_at_init():
+    with pytest.warns(KerasMiaWarning, match="does not start with 'mia_'"):
+        PrivacyEarlyStopping("advantage", budget=0.1)
+
+
+def test_gate_summary_names_another_callback_stopping_training():
+    gate = PrivacyEarlyStopping(budget=0.5, verbose=0, utility_monitor=None)
+    stopper = keras.callbacks.EarlyStopping(monitor="mia_advantage",
+                                            mode="min", patience=1)
+    values = [0.1, 0.2, 0.3, 0.4] + [0.4] * 26
+    _fit_with([RenamedLeakage(values), gate, stopper], epochs=30)
+    assert gate.stopped_epoch is None
+    assert "training ran to the end" not in gate.summary
+    assert (
+        "training stopped after epoch 2 of 30 without the gate firing"
+        in gate.summary
+    )
+
+
+def test_gate_summary_all_evaluations_failed():
+    gate = PrivacyEarlyStopping(budget=0.5, verbose=0, utility_monitor=None)
+    with pytest.warns(KerasMiaWarning, match="is nan at epoch 1"):
+        _fit_with([RenamedLeakage([math.nan] * 4), gate], epochs=4)
+    assert gate.summary == (
+        "PrivacyEarlyStopping (mia_advantage <= 0.5): 4 evaluation(s), all "
+        "failed (nan); nothing restored."
+    )
