@@ -4,14 +4,19 @@ Each run writes its TensorBoard logs into a new directory
 `<log-dir>/<dataset>-<YYYYmmdd-HHMMSS>` (with `-2`, `-3`, ... appended if
 that exists), so runs never overwrite each other and TensorBoard shows
 them side by side. `--run-name NAME` uses `<log-dir>/NAME` instead and
-refuses a non-empty directory unless `--overwrite` is given.
+refuses a non-empty directory unless `--overwrite` is given. `NAME` must
+be one plain directory name (no path separators, not `.` or `..`), and
+`--overwrite` only ever deletes that directory inside `--log-dir`.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import shlex
 import shutil
+import sys
 import time
 
 #: Advantage budget of the demo's privacy gate, per data set: the digits
@@ -51,9 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="parent directory of the run's TensorBoard logs (default runs)",
     )
     parser.add_argument(
-        "--run-name", default=None,
+        "--run-name", type=_run_name, default=None,
         help="fixed run directory name under --log-dir instead of "
-        "<dataset>-<timestamp>",
+        "<dataset>-<timestamp>: one plain name, no path separators",
     )
     parser.add_argument(
         "--overwrite", action="store_true",
@@ -62,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     gate = parser.add_mutually_exclusive_group()
     gate.add_argument(
-        "--budget", type=float, default=None,
+        "--budget", type=_budget, default=None,
         help="mia_advantage budget of the privacy gate (default "
         + ", ".join(f"{k} {v}" for k, v in DEFAULT_BUDGETS.items()) + ")",
     )
@@ -89,6 +94,67 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(
+            "expected a finite number in (0, 1] (an advantage budget), got "
+            f"{text!r}"
+        )
+    return value
+
+
+def _run_name_problem(name: str) -> str | None:
+    """Why `name` is not one plain directory name, or None if it is."""
+    if not name:
+        return "it is empty"
+    if "/" in name or "\\" in name or (os.altsep and os.altsep in name):
+        return "it contains a path separator"
+    if name in (".", ".."):
+        return f"{name!r} is not a directory name"
+    if os.path.isabs(name) or os.path.splitdrive(name)[0]:
+        return "it is an absolute path"
+    if "\0" in name:
+        return "it contains a NUL character"
+    return None
+
+
+def _run_name(text: str) -> str:
+    problem = _run_name_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(
+            "expected one plain directory name (no '/' or '\\', not '.' or "
+            f"'..', not empty), got {text!r}: {problem}"
+        )
+    return text
+
+
+def tensorboard_command() -> str:
+    """The command that starts TensorBoard, for the demo's last hint.
+
+    A virtual environment's `bin` directory is often not on `PATH` (the
+    demo may run as `.venv/bin/keras-mia` or through `tasks.py`), so when a
+    `tensorboard` executable sits next to the running interpreter and
+    `PATH` finds another one or none, its full path is returned.
+
+    Returns:
+        `"tensorboard"` or the full path of the executable.
+    """
+    name = "tensorboard.exe" if os.name == "nt" else "tensorboard"
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    if not (os.path.isfile(beside) and os.access(beside, os.X_OK)):
+        return "tensorboard"
+    found = shutil.which("tensorboard")
+    if found is not None and os.path.realpath(found) == os.path.realpath(
+        beside
+    ):
+        return "tensorboard"
+    return beside
+
+
 def run_directory(
     parent: str, dataset: str, run_name: str | None, overwrite: bool
 ) -> str:
@@ -104,12 +170,27 @@ def run_directory(
         The path of an empty directory.
 
     Raises:
-        keras_mia.cli.CliError: If `run_name` exists, is not empty and
-            `overwrite` is False.
+        keras_mia.cli.CliError: If `run_name` is not one plain directory
+            name; if `overwrite` is given without `run_name`; if
+            `run_name` exists, is not empty and `overwrite` is False; if
+            `--overwrite` would delete anything but a directory strictly
+            inside `parent`; or if the directory cannot be deleted or
+            created.
     """
     from keras_mia.cli import CliError
 
+    if overwrite and run_name is None:
+        raise CliError(
+            "--overwrite needs --run-name (a timestamped run directory is "
+            "always new, so there is nothing to overwrite)"
+        )
     if run_name is not None:
+        problem = _run_name_problem(run_name)
+        if problem is not None:
+            raise CliError(
+                "--run-name must be one plain directory name; received "
+                f"{run_name!r} ({problem})"
+            )
         path = os.path.join(parent, run_name)
         if os.path.isdir(path) and os.listdir(path):
             if not overwrite:
@@ -118,7 +199,7 @@ def run_directory(
                     "--overwrite to replace it, or omit --run-name for a "
                     "new timestamped directory"
                 )
-            shutil.rmtree(path)
+            _remove_run(parent, path)
     else:
         base = os.path.join(
             parent, f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -127,8 +208,33 @@ def run_directory(
         while os.path.exists(path):
             k += 1
             path = f"{base}-{k}"
-    os.makedirs(path, exist_ok=True)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise CliError(
+            f"cannot create run directory {path}: "
+            f"{err.strerror or err}"
+        ) from err
     return path
+
+
+def _remove_run(parent: str, path: str) -> None:
+    """Deletes `path` if it resolves strictly inside `parent`."""
+    from keras_mia.cli import CliError
+
+    root = os.path.realpath(parent)
+    target = os.path.realpath(path)
+    if os.path.islink(path) or os.path.dirname(target) != root:
+        raise CliError(
+            f"--overwrite refuses to delete {path}: it does not resolve to "
+            f"a directory directly inside --log-dir {parent}"
+        )
+    try:
+        shutil.rmtree(target)
+    except OSError as err:
+        raise CliError(
+            f"cannot delete run directory {path}: {err.strerror or err}"
+        ) from err
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -175,7 +281,8 @@ def _run(args: argparse.Namespace) -> int:
         "ROC curves,\nrisk scores and the riskiest records; the Scalars "
         "tab has the mia/* scalars).\nPer-record files are in "
         f"{os.path.join(log_dir, 'privacy', 'records')}.\n\n"
-        f"    tensorboard --logdir {args.log_dir} "
+        f"    {shlex.quote(tensorboard_command())} --logdir "
+        f"{shlex.quote(args.log_dir)} "
         "--samples_per_plugin=keras_mia=0\n"
     )
     return 0

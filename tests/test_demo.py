@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 
 import numpy as np
 import pytest
 
-from keras_mia import demo
+from keras_mia import demo, demo_cli
 from keras_mia.cli import CliError, main
-from keras_mia.demo_cli import run_directory
+from keras_mia.demo_cli import run_directory, tensorboard_command
 from keras_mia.errors import KerasMiaWarning
 
 
@@ -103,7 +105,8 @@ def test_demo_cli_prints_table_summary_and_next_step(tmp_path, capsys):
     assert "epoch     loss  val_loss" in out
     assert "Leakage by attack" in out and "Riskiest training records" in out
     assert "Privacy gate" in out
-    assert f"tensorboard --logdir {tmp_path}" in out
+    hint = f"{shlex.quote(tensorboard_command())} --logdir {tmp_path} "
+    assert hint in out
     assert os.path.isdir(tmp_path / "r1" / "privacy")
 
     status = main(["demo", "--epochs", "1", "--log-dir", str(tmp_path),
@@ -135,3 +138,152 @@ def test_demo_cli_rejects_bad_arguments(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fails the test if the demo gets as far as training."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the demo must stop before training")
+
+    monkeypatch.setattr(demo, "run_demo", refuse)
+
+
+def _tree(root) -> list[str]:
+    return sorted(
+        os.path.relpath(os.path.join(d, f), root)
+        for d, dirs, files in os.walk(root) for f in files + dirs
+    )
+
+
+@pytest.mark.parametrize(
+    "run_name",
+    ["../victim", "VICTIM_ABS", "", ".", "..", "a/b", "a\\b", "sub/.."],
+    ids=["parent", "absolute", "empty", "dot", "dot-dot", "slash",
+         "backslash", "slash-dot-dot"],
+)
+def test_demo_cli_refuses_unsafe_run_name_before_touching_disk(
+    run_name, tmp_path, capsys, no_training
+):
+    logs = tmp_path / "logs"
+    (logs / "old").mkdir(parents=True)
+    (logs / "old" / "events").write_text("keep")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "data").write_text("keep")
+    if run_name == "VICTIM_ABS":
+        run_name = str(victim)
+    before = _tree(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--log-dir", str(logs), "--run-name", run_name,
+              "--overwrite"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "argument --run-name" in err
+    assert "one plain directory name" in err and repr(run_name) in err
+    assert _tree(tmp_path) == before
+
+
+def test_demo_cli_overwrite_refuses_symlink_out_of_log_dir(
+    tmp_path, capsys, no_training
+):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "data").write_text("keep")
+    os.symlink(victim, logs / "link")
+    status = main(["demo", "--log-dir", str(logs), "--run-name", "link",
+                   "--overwrite"])
+    assert status == 2
+    assert "refuses to delete" in capsys.readouterr().err
+    assert (victim / "data").read_text() == "keep"
+
+
+def test_demo_cli_overwrite_needs_run_name(tmp_path, capsys, no_training):
+    status = main(["demo", "--log-dir", str(tmp_path / "logs"),
+                   "--overwrite"])
+    assert status == 2
+    assert "--overwrite needs --run-name" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    "budget", ["-1", "0", "nan", "inf", "2", "lots"],
+    ids=["negative", "zero", "nan", "inf", "above-one", "not-a-number"],
+)
+def test_demo_cli_rejects_bad_budget_without_creating_folder(
+    budget, tmp_path, capsys, no_training
+):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--log-dir", str(tmp_path / "logs"),
+              f"--budget={budget}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --budget" in err and "(0, 1]" in err
+    assert repr(budget) in err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_demo_cli_unwritable_log_dir_is_one_line(tmp_path, capsys,
+                                                 no_training):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    status = main(["demo", "--log-dir", str(blocker / "runs")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "cannot create run directory" in err
+
+
+def test_demo_run_directory_overwrite_deletes_only_the_run(tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "events").write_text("keep")
+    fixed = run_directory(str(tmp_path), "digits", "mine", False)
+    open(os.path.join(fixed, "events"), "w").close()
+    assert run_directory(str(tmp_path), "digits", "mine", True) == fixed
+    assert os.listdir(fixed) == []
+    assert (tmp_path / "other" / "events").read_text() == "keep"
+    with pytest.raises(CliError, match="one plain directory name"):
+        run_directory(str(tmp_path), "digits", "..", True)
+
+
+def _fake_interpreter(tmp_path, monkeypatch, with_tensorboard=True):
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    tensorboard = bin_dir / (
+        "tensorboard.exe" if os.name == "nt" else "tensorboard"
+    )
+    if with_tensorboard:
+        tensorboard.write_text("#!/bin/sh\n")
+        tensorboard.chmod(0o755)
+    return str(tensorboard)
+
+
+def test_demo_tensorboard_command_full_path_when_not_on_path(
+    tmp_path, monkeypatch
+):
+    beside = _fake_interpreter(tmp_path, monkeypatch)
+    monkeypatch.setattr(demo_cli.shutil, "which", lambda name: None)
+    assert tensorboard_command() == beside
+    monkeypatch.setattr(demo_cli.shutil, "which",
+                        lambda name: "/usr/bin/tensorboard")
+    assert tensorboard_command() == beside
+
+
+def test_demo_tensorboard_command_plain_when_path_finds_it(
+    tmp_path, monkeypatch
+):
+    beside = _fake_interpreter(tmp_path, monkeypatch)
+    monkeypatch.setattr(demo_cli.shutil, "which", lambda name: beside)
+    assert tensorboard_command() == "tensorboard"
+
+
+def test_demo_tensorboard_command_plain_without_venv_executable(
+    tmp_path, monkeypatch
+):
+    _fake_interpreter(tmp_path, monkeypatch, with_tensorboard=False)
+    monkeypatch.setattr(demo_cli.shutil, "which", lambda name: None)
+    assert tensorboard_command() == "tensorboard"
