@@ -46,6 +46,7 @@ from keras_mia.errors import (
     CallbackOrderWarning,
     DataOverlapWarning,
     EvaluationFailedWarning,
+    KerasMiaWarning,
 )
 from keras_mia.signals import (
     LOSS_FLOOR,
@@ -69,6 +70,42 @@ ATTACK_LOG_METRICS = ("auc", "advantage", "accuracy", "tpr_at_1pct_fpr")
 
 #: Records the probe forward pass in `on_train_begin` checks.
 _PROBE_RECORDS = 32
+
+#: A dataset of unknown cardinality may yield at most this many times
+#: `max_samples` records before reading stops with an error.
+UNKNOWN_CARDINALITY_FACTOR = 10
+
+#: The same limit, in records, when `max_samples` is None.
+UNKNOWN_CARDINALITY_MAX_RECORDS = 10_000_000
+
+
+class FromLogitsWarning(KerasMiaWarning):
+    """`from_logits=True` was passed for a head that ends in softmax/sigmoid.
+
+    The head's outputs are then probabilities; reading them as logits
+    squashes the per-record signals and under-reports the leakage. The
+    explicit value is still used.
+    """
+
+
+def unknown_cardinality_cap(max_samples: int | None) -> int:
+    """Most records read from a dataset of unknown cardinality.
+
+    A `tf.data.Dataset` whose cardinality TensorFlow cannot tell (after
+    `filter`, or from a generator) might never end; reading stops with a
+    `ValueError` once it has yielded more records than this.
+
+    Args:
+        max_samples: The callback's `max_samples`, or None.
+
+    Returns:
+        `UNKNOWN_CARDINALITY_FACTOR * max_samples` (100,000 for the default
+        `max_samples=10000`), or `UNKNOWN_CARDINALITY_MAX_RECORDS`
+        (10 million) when `max_samples` is None.
+    """
+    if max_samples is None:
+        return UNKNOWN_CARDINALITY_MAX_RECORDS
+    return UNKNOWN_CARDINALITY_FACTOR * max_samples
 
 
 def log_keys(attacks: Sequence[str] = ATTACKS) -> tuple[str, ...]:
@@ -116,11 +153,41 @@ def _is_py_dataset(data: object) -> bool:
     return isinstance(data, types)
 
 
+def _py_dataset_batches(data: Any) -> int | None:
+    """Batches of a PyDataset (or Keras 2 Sequence); None if infinite."""
+    if isinstance(data, keras.utils.PyDataset):
+        n = data.num_batches
+    else:
+        n = len(data)
+    if n is None or (isinstance(n, float) and math.isinf(n)):
+        return None
+    return int(n)
+
+
+def _check_finite(data: object, name: str) -> None:
+    """Refuse endless inputs, which would be read until memory runs out."""
+    if _is_dataset(data):
+        if int(data.cardinality()) == tf.data.INFINITE_CARDINALITY:
+            raise ValueError(
+                f"`{name}` is an infinite tf.data.Dataset (cardinality "
+                "INFINITE, e.g. from `.repeat()`); the callback reads its "
+                "records once, so it must end. Pass `dataset.take(n)` for "
+                "n batches, or the dataset without `.repeat()`."
+            )
+    elif _is_py_dataset(data) and _py_dataset_batches(data) is None:
+        raise ValueError(
+            f"`{name}` is an infinite PyDataset (`num_batches` is None or "
+            "inf); the callback reads its records once, so it must have a "
+            "finite `num_batches` (or `__len__`)."
+        )
+
+
 def _check_data_form(data: object, name: str) -> None:
     """Cheap structural check done in `__init__`."""
     if data is None:
         raise ValueError(f"`{name}` is required; received None.")
     if _is_dataset(data) or _is_py_dataset(data):
+        _check_finite(data, name)
         return
     if isinstance(data, Signals) and name.startswith("reference"):
         return
@@ -153,13 +220,25 @@ def _take(x: Any, index: np.ndarray) -> Any:
     return x[index]
 
 
-def _read_elements(data: Any, name: str) -> tuple[Any, np.ndarray, Any]:
-    """Read (x, y, ids or None) from any accepted form, as numpy."""
+def _read_elements(
+    data: Any, name: str, max_records: int | None = None
+) -> tuple[Any, np.ndarray, Any]:
+    """Read (x, y, ids or None) from any accepted form, as numpy.
+
+    `max_records` caps a dataset of unknown cardinality (see
+    :func:`unknown_cardinality_cap`); None reads without a cap.
+    """
     if _is_dataset(data) or _is_py_dataset(data):
+        _check_finite(data, name)
         if _is_dataset(data):
             batches = data.as_numpy_iterator()
+            unknown = (
+                int(data.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+            )
         else:
-            batches = (data[i] for i in range(len(data)))
+            batches = (data[i] for i in range(_py_dataset_batches(data)))
+            unknown = False
+        n_read = 0
         xs, ys, ids = [], [], []
         for element in batches:
             if not isinstance(element, tuple | list) or len(element) not in (
@@ -178,6 +257,17 @@ def _read_elements(data: Any, name: str) -> tuple[Any, np.ndarray, Any]:
             xs.append(_to_numpy(element[0]))
             if len(element) == 3:
                 ids.append(np.asarray(element[2]))
+            n_read += len(ys[-1])
+            if unknown and max_records is not None and n_read > max_records:
+                raise ValueError(
+                    f"`{name}` has unknown cardinality and yielded more "
+                    f"than {max_records} records (the cap is 10 x "
+                    "max_samples, or 10 million when max_samples is None); "
+                    "it may be endless. Pass `dataset.take(n)` for n "
+                    "batches, remove `.repeat()`, or declare its size with "
+                    "`dataset.apply(tf.data.experimental.assert_cardinality"
+                    "(n))`."
+                )
         if not xs:
             raise ValueError(f"`{name}` is empty; it yielded no batches.")
         if ids and len(ids) != len(xs):
@@ -197,7 +287,9 @@ def _prepare_records(
     data: Any, name: str, max_samples: int | None, seed: int, stream: int
 ) -> _Records:
     """Read, validate, order by id and subsample one set of records."""
-    x, y, ids = _read_elements(data, name)
+    x, y, ids = _read_elements(
+        data, name, unknown_cardinality_cap(max_samples)
+    )
     n = len(y)
     if n == 0:
         raise ValueError(f"`{name}` holds no records; at least one is needed.")
@@ -493,7 +585,9 @@ class MembershipInferenceCallback(
     training continues. Pass `on_error="raise"` to re-raise instead. A
     model whose outputs turn NaN or infinite (a diverged model) makes
     the evaluation fail in this way, with the count of bad rows in the
-    message; NaN outputs already at `on_train_begin` raise there. A
+    message, or, when the set's inputs hold NaN or infinite values, the
+    count of such records; NaN outputs already at `on_train_begin` raise
+    there. A
     `KeyboardInterrupt` during an evaluation flushes and closes the
     TensorBoard writer and is re-raised; a records file is written under
     a temporary name (`*.npz.tmp`, removed on an exception or interrupt)
@@ -525,7 +619,14 @@ class MembershipInferenceCallback(
     deployed model. Dataset inputs are read once, at the first
     `on_train_begin`, into host memory, and the same records (the seeded
     `max_samples` subsample) are used at every evaluation of the
-    callback's lifetime, including later `fit` calls. Only the
+    callback's lifetime, including later `fit` calls. So a dataset must
+    end: an infinite one (`.repeat()`, or a PyDataset whose
+    `num_batches` is None) is refused in `__init__`, and one of unknown
+    cardinality (after `filter`, or from a generator) is read only up to
+    :func:`unknown_cardinality_cap` records (10 x `max_samples`, or 10
+    million when `max_samples` is None) and refused beyond it; a larger
+    finite dataset of unknown size must declare its size with
+    `tf.data.experimental.assert_cardinality`. Only the
     TensorFlow backend of Keras 3, and Keras 2 (`tf_keras`), are
     supported.
 
@@ -564,7 +665,12 @@ class MembershipInferenceCallback(
         from_logits: Whether the head outputs logits. Defaults to None:
             probabilities if its final activation is softmax or sigmoid,
             logits if it is linear and the compiled loss has
-            `from_logits=True`; any other case raises and asks for it.
+            `from_logits=True`; any other case raises and asks for it. An
+            explicit value is used as given; `True` on a head whose final
+            activation is softmax or sigmoid warns
+            (:class:`FromLogitsWarning`), since such outputs are
+            probabilities and reading them as logits under-reports the
+            leakage.
         log_dir: Directory for TensorBoard logs, usually the `log_dir` of
             Keras' TensorBoard callback. The callback writes the run
             `<log_dir>/privacy` and the files
@@ -608,8 +714,9 @@ class MembershipInferenceCallback(
         results: `{epoch: EvaluationResult}` of the evaluations.
 
     Raises:
-        ValueError: On an invalid argument (in `__init__`) or invalid data
-            (in `on_train_begin`, before the first epoch).
+        ValueError: On an invalid argument or an infinite dataset (in
+            `__init__`), or invalid data (in `on_train_begin`, before the
+            first epoch).
         ImportError: If `log_dir` is given and TensorBoard is missing
             (in `__init__`).
         OSError: If `log_dir` cannot be created or written (in
@@ -815,8 +922,7 @@ class MembershipInferenceCallback(
         self._chief = _is_chief(self.model)
         if self.log_dir is not None and self._chief:
             run_dir = os.path.join(self.log_dir, tb_summary.RUN_NAME)
-            _check_writable(run_dir, self.log_dir)
-            self._writer = tf.summary.create_file_writer(run_dir)
+            self._writer = _open_writer(run_dir, self.log_dir)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         """Notes the epoch; on a resumed `fit`, moves the batch steps on."""
@@ -1078,7 +1184,15 @@ class MembershipInferenceCallback(
         from_logits = self.from_logits
         if from_logits is None:
             from_logits = _infer_from_logits(self.model, head_name, index)
+        elif from_logits:
+            self._warn_about_explicit_logits(head_name, index)
         head = np.asarray(head)
+        n_bad = int(np.sum(~np.isfinite(head.reshape(n_probe, -1)).all(1)))
+        if n_bad:
+            raise ValueError(self._nonfinite_message(
+                "members", f"`outputs of head {head_name!r}`", n_bad,
+                f"the first {n_probe} member",
+            ))
         n_classes = 2 if head.ndim == 1 or head.shape[-1] == 1 else (
             head.shape[-1]
         )
@@ -1152,14 +1266,50 @@ class MembershipInferenceCallback(
             n_classes=self._n_classes,
         )
 
+    def _warn_about_explicit_logits(self, head: str, index: int) -> None:
+        """Warns once when from_logits=True meets a softmax/sigmoid head."""
+        activation = _activation_name(self.model, index)
+        key = (FromLogitsWarning, head)
+        if activation not in ("softmax", "sigmoid") or key in self._warned:
+            return
+        self._warned.add(key)
+        warnings.warn(
+            f"from_logits=True was passed, but the final activation is "
+            f"{activation} for head {head!r}, so its outputs are "
+            "probabilities, not logits. Reading them as logits flattens "
+            "the signals and under-reports the leakage. Pass "
+            "from_logits=False, or leave it None to detect it; the "
+            "explicit value is used.",
+            FromLogitsWarning,
+            stacklevel=_user_stacklevel(),
+        )
+
+    def _nonfinite_message(
+        self, name: str, what: str, n_bad: int, rows: str
+    ) -> str:
+        """Why outputs are NaN/inf: the inputs of `name`, or the model."""
+        records = self._records[name]
+        n_inputs = _count_nonfinite_records(records.x)
+        if n_inputs:
+            return (
+                f"`{name}` x contains NaN or infinite values in {n_inputs} "
+                f"records (of the {len(records)} evaluated), so the model's "
+                "outputs on them are not finite. Drop or impute those "
+                "records."
+            )
+        return (
+            f"{what} contains NaN or infinite values in {n_bad} of "
+            f"{rows} rows (has the model diverged, or are the inputs out "
+            "of range?)."
+        )
+
     def _check_outputs(self, got: dict, name: str) -> None:
         n_bad = int(got["n_nonfinite"].sum())
         if n_bad:
-            raise ValueError(
-                f"The model's outputs on {name} contain NaN or infinite "
-                f"values in {n_bad} of {len(got['loss'])} rows (has the "
-                "model diverged?)."
-            )
+            raise ValueError(self._nonfinite_message(
+                name, f"The model's output on {name}", n_bad,
+                str(len(got["loss"])),
+            ))
         if self._resolved_from_logits:
             return
         from keras_mia import signals as mia_signals
@@ -1358,20 +1508,77 @@ def _is_chief(model: Any) -> bool:
     return "chief" not in resolver.cluster_spec().as_dict()
 
 
+def _log_dir_error(run_dir: str, log_dir: str, err: Exception) -> OSError:
+    reason = (
+        getattr(err, "strerror", None) or getattr(err, "message", None)
+        or str(err)
+    )
+    return OSError(
+        "`log_dir` must be a directory that can be created and written; "
+        f"received log_dir={log_dir!r}, and writing in {run_dir!r} "
+        f"failed: {type(err).__name__}: {reason}. Pass another log_dir, or "
+        "log_dir=None for no files."
+    )
+
+
 def _check_writable(run_dir: str, log_dir: str) -> None:
-    """Create the run directory and prove a file can be written in it."""
+    """Create the run directory and prove a file can be written in it.
+
+    A path with a URL scheme (`gs://...`) goes through TensorFlow's file
+    systems, and only the directory is created.
+    """
     try:
+        if "://" in run_dir:
+            tf.io.gfile.makedirs(run_dir)
+            return
         os.makedirs(run_dir, exist_ok=True)
         handle, probe = tempfile.mkstemp(dir=run_dir, prefix=".write_check")
         os.close(handle)
         os.remove(probe)
-    except OSError as err:
-        raise OSError(
-            "`log_dir` must be a directory that can be created and written; "
-            f"received log_dir={log_dir!r}, and writing in {run_dir!r} "
-            f"failed: {type(err).__name__}: {err.strerror or err}. Pass "
-            "another log_dir, or log_dir=None for no files."
-        ) from err
+    except (OSError, tf.errors.OpError) as err:
+        raise _log_dir_error(run_dir, log_dir, err) from err
+
+
+def _open_writer(run_dir: str, log_dir: str):
+    """A TensorBoard file writer, with TensorFlow's errors as OSError."""
+    _check_writable(run_dir, log_dir)
+    try:
+        return tf.summary.create_file_writer(run_dir)
+    except tf.errors.OpError as err:
+        raise _log_dir_error(run_dir, log_dir, err) from err
+
+
+def _count_nonfinite_records(x: Any) -> int:
+    """Records with a NaN or infinite value in any numeric input."""
+    arrays = list(x.values()) if isinstance(x, dict) else [x]
+    bad = None
+    for array in arrays:
+        array = np.asarray(array)
+        if not (np.issubdtype(array.dtype, np.floating)
+                or np.issubdtype(array.dtype, np.complexfloating)):
+            continue
+        rows = ~np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+        bad = rows if bad is None else bad | rows
+    return 0 if bad is None else int(bad.sum())
+
+
+def _user_stacklevel() -> int:
+    """`stacklevel` of the first frame outside keras-mia, Keras and TF.
+
+    To be called by the function that calls `warnings.warn`.
+    """
+    packages = [sys.modules[__package__]]
+    packages += [sys.modules[name] for name in ("keras", "tensorflow",
+                                                "tf_keras")
+                 if name in sys.modules]
+    prefixes = tuple(
+        os.path.dirname(module.__file__) + os.sep for module in packages
+        if getattr(module, "__file__", None)
+    )
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(prefixes):
+        frame, level = frame.f_back, level + 1
+    return level if frame is not None else 2
 
 
 def _row_hashes(x: Any) -> list[bytes]:
@@ -1410,6 +1617,7 @@ def _as_saveable(ids: np.ndarray) -> np.ndarray:
 
 __all__ = [
     "CallbackOrderWarning",
+    "FromLogitsWarning",
     "MembershipInferenceCallback",
     "graph_signals",
     "log_keys",
