@@ -18,6 +18,7 @@ from keras_mia.errors import (
     ClassFallbackWarning,
     DataOverlapWarning,
     EvaluationFailedWarning,
+    FromLogitsWarning,
     KerasMiaWarning,
     UndefinedMetricWarning,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "DataOverlapWarning",
     "EvaluationFailedWarning",
     "EvaluationResult",
+    "FromLogitsWarning",
     "KerasMiaWarning",
     "MembershipInferenceCallback",
     "PrivacyEarlyStopping",

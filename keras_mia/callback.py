@@ -46,7 +46,7 @@ from keras_mia.errors import (
     CallbackOrderWarning,
     DataOverlapWarning,
     EvaluationFailedWarning,
-    KerasMiaWarning,
+    FromLogitsWarning,
 )
 from keras_mia.signals import (
     LOSS_FLOOR,
@@ -77,15 +77,6 @@ UNKNOWN_CARDINALITY_FACTOR = 10
 
 #: The same limit, in records, when `max_samples` is None.
 UNKNOWN_CARDINALITY_MAX_RECORDS = 10_000_000
-
-
-class FromLogitsWarning(KerasMiaWarning):
-    """`from_logits=True` was passed for a head that ends in softmax/sigmoid.
-
-    The head's outputs are then probabilities; reading them as logits
-    squashes the per-record signals and under-reports the leakage. The
-    explicit value is still used.
-    """
 
 
 def unknown_cardinality_cap(max_samples: int | None) -> int:

@@ -47,3 +47,12 @@ class DataOverlapWarning(KerasMiaWarning):
     on both sides, so the attacks see less difference than there is: the
     measured leakage is an underestimate.
     """
+
+
+class FromLogitsWarning(KerasMiaWarning):
+    """`from_logits=True` was passed for a head that ends in softmax/sigmoid.
+
+    The head's outputs are then probabilities; reading them as logits
+    squashes the per-record signals and under-reports the leakage. The
+    explicit value is still used.
+    """
