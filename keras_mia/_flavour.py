@@ -20,6 +20,7 @@ when one of these happens.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 from typing import Any
@@ -165,3 +166,22 @@ def _public_class(cls: type) -> type:
     if cls.keras_flavour == KERAS_3:
         return cls
     return cls.__mro__[1]
+
+
+def print_line(message: str, log: logging.Logger) -> None:
+    """Print a line where Keras prints its own progress.
+
+    Follows `keras.config.is_interactive_logging_enabled()`: stdout when
+    Keras prints interactively, else the given logger at INFO level.
+
+    Args:
+        message: The line, without a trailing newline.
+        log: The logger to use when interactive logging is off.
+    """
+    import keras
+
+    if keras.config.is_interactive_logging_enabled():
+        sys.stdout.write(message + "\n")
+        sys.stdout.flush()
+    else:
+        log.info(message)

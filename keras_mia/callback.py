@@ -1400,11 +1400,7 @@ class MembershipInferenceCallback(
         return path
 
     def _print(self, message: str) -> None:
-        if keras.config.is_interactive_logging_enabled():
-            sys.stdout.write(message + "\n")
-            sys.stdout.flush()
-        else:
-            logger.info(message)
+        _flavour.print_line(message, logger)
 
     # -- Checks ---------------------------------------------------------------
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import warnings
 from typing import Any
 
@@ -436,11 +435,7 @@ class PrivacyEarlyStopping(
         warnings.warn(message, KerasMiaWarning, stacklevel=stacklevel)
 
     def _print(self, message: str) -> None:
-        if keras.config.is_interactive_logging_enabled():
-            sys.stdout.write(message + "\n")
-            sys.stdout.flush()
-        else:
-            logger.info(message)
+        _flavour.print_line(message, logger)
 
 
 def _multi_worker_strategy(model: Any):

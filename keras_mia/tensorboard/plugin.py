@@ -38,6 +38,7 @@ from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
 from keras_mia.tensorboard import metadata
+from keras_mia.tensorboard import summary as tb_summary
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +60,7 @@ KIND_MEMBER_IDS = "member_ids"
 KIND_MEMBER_LABELS = "member_labels"
 KIND_CONFIG = "config"
 KIND_GATE = "gate"
-METRICS = (
-    "auc",
-    "advantage",
-    "accuracy",
-    "tpr_at_0.1pct_fpr",
-    "tpr_at_1pct_fpr",
-)
+METRICS = tb_summary.METRICS
 
 # Keras' TensorBoard callback writes the loss into these sibling runs.
 LOSS_TAG = "epoch_loss"
