@@ -1321,7 +1321,9 @@ class MembershipInferenceCallback(
 
     # -- Outputs --------------------------------------------------------------
 
-    def _write_outputs(self, result, epoch: int, metrics: dict) -> None:
+    def _write_outputs(
+        self, result, epoch: int, metrics: dict | None = None
+    ) -> None:
         if self._writer is None:
             return
         members = self._records["members"]
@@ -1338,6 +1340,7 @@ class MembershipInferenceCallback(
                 include_record_info=include_record_info,
             )
             if self.dp is not None:
+                metrics = metrics or self._dp_metrics(result, epoch)
                 tb_summary.dp_scalars(
                     metrics[f"{LOG_PREFIX}dp_epsilon"],
                     metrics[f"{LOG_PREFIX}empirical_epsilon"],
