@@ -82,6 +82,63 @@ def _check_confidence(confidence_level: float) -> float:
     return level
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
+def _check_n_train(n_train: object) -> None:
+    if not _is_int(n_train) or n_train < 1:
+        raise ValueError(
+            f"`n_train` must be an int >= 1; received n_train={n_train!r}."
+        )
+
+
+def _check_batch_size(batch_size: object, n_train: int | None) -> None:
+    high = "n_train" if n_train is None else f"n_train={n_train}"
+    if not _is_int(batch_size) or not (
+        1 <= batch_size <= (math.inf if n_train is None else n_train)
+    ):
+        raise ValueError(
+            f"`batch_size` must be an int in [1, {high}]; "
+            f"received batch_size={batch_size!r}."
+        )
+
+
+def _check_epochs(epochs: object) -> None:
+    if (
+        not isinstance(epochs, int | float | np.integer | np.floating)
+        or isinstance(epochs, bool | np.bool_)
+        or not epochs > 0
+        or math.isinf(epochs)
+    ):
+        raise ValueError(
+            f"`epochs` must be a finite number > 0; received epochs={epochs!r}."
+        )
+
+
+def _check_noise_multiplier(noise_multiplier: object) -> float:
+    try:
+        value = float(noise_multiplier)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not value >= 0 or math.isinf(value):
+        raise ValueError(
+            "`noise_multiplier` must be a finite number >= 0; received "
+            f"noise_multiplier={noise_multiplier!r}."
+        )
+    return value
+
+
+def _check_accountant(accountant: object) -> None:
+    if accountant not in ACCOUNTANTS:
+        raise ValueError(
+            f"`accountant` must be one of {list(ACCOUNTANTS)}; received "
+            f"accountant={accountant!r}."
+        )
+
+
 def dp_sgd_steps(n_train: int, batch_size: int, epochs: float) -> int:
     """Number of noisy gradient steps of DP-SGD training.
 
@@ -97,21 +154,9 @@ def dp_sgd_steps(n_train: int, batch_size: int, epochs: float) -> int:
     Raises:
         ValueError: If an argument is outside its domain.
     """
-    if not isinstance(n_train, int | np.integer) or n_train < 1:
-        raise ValueError(
-            f"`n_train` must be an int >= 1; received n_train={n_train!r}."
-        )
-    if not isinstance(batch_size, int | np.integer) or not (
-        1 <= batch_size <= n_train
-    ):
-        raise ValueError(
-            f"`batch_size` must be an int in [1, n_train={n_train}]; "
-            f"received batch_size={batch_size!r}."
-        )
-    if not epochs > 0 or math.isinf(epochs):
-        raise ValueError(
-            f"`epochs` must be a finite number > 0; received epochs={epochs!r}."
-        )
+    _check_n_train(n_train)
+    _check_batch_size(batch_size, n_train)
+    _check_epochs(epochs)
     return int(math.ceil(epochs * n_train / batch_size))
 
 
@@ -155,19 +200,10 @@ def theoretical_epsilon(
         ValueError: If an argument is outside its domain.
         ImportError: If `dp-accounting` is not installed.
     """
-    noise_multiplier = float(noise_multiplier)
-    if not noise_multiplier >= 0 or math.isinf(noise_multiplier):
-        raise ValueError(
-            "`noise_multiplier` must be a finite number >= 0; received "
-            f"noise_multiplier={noise_multiplier!r}."
-        )
+    noise_multiplier = _check_noise_multiplier(noise_multiplier)
     steps = dp_sgd_steps(n_train, batch_size, epochs)
     delta = _check_delta(delta, allow_zero=False)
-    if accountant not in ACCOUNTANTS:
-        raise ValueError(
-            f"`accountant` must be one of {list(ACCOUNTANTS)}; received "
-            f"accountant={accountant!r}."
-        )
+    _check_accountant(accountant)
     if noise_multiplier == 0:
         return math.inf
 
@@ -207,14 +243,23 @@ def theoretical_epsilon(
 class DpSgdConfig:
     """How a model was trained with DP-SGD, for the theoretical epsilon.
 
+    The settings are checked when the object is made, so a mistake shows
+    up at once rather than after an audit has trained its models.
+
     Attributes:
-        noise_multiplier: Noise standard deviation over the clipping norm.
-        batch_size: Batch size used in training.
-        epochs: Number of training epochs.
+        noise_multiplier: Noise standard deviation over the clipping norm,
+            a finite number `>= 0`; 0 means no noise (epsilon is infinite).
+        batch_size: Batch size used in training, an int `>= 1` and at most
+            `n_train` when that is given.
+        epochs: Number of training epochs, a finite number `> 0`.
         delta: Target delta in (0, 1); also used for the empirical bound.
-        n_train: Training-set size. `None` means the number of members
-            given to the audit.
-        accountant: `"rdp"` or `"pld"`. Defaults to `"rdp"`.
+        n_train: Training-set size, an int `>= 1`. `None` means the number
+            of members given to the audit.
+        accountant: One of :data:`ACCOUNTANTS` (`"rdp"` or `"pld"`).
+            Defaults to `"rdp"`.
+
+    Raises:
+        ValueError: If a setting is outside its domain.
     """
 
     noise_multiplier: float
@@ -223,6 +268,15 @@ class DpSgdConfig:
     delta: float
     n_train: int | None = None
     accountant: str = "rdp"
+
+    def __post_init__(self) -> None:
+        _check_noise_multiplier(self.noise_multiplier)
+        _check_epochs(self.epochs)
+        _check_delta(self.delta, allow_zero=False)
+        if self.n_train is not None:
+            _check_n_train(self.n_train)
+        _check_batch_size(self.batch_size, self.n_train)
+        _check_accountant(self.accountant)
 
     def epsilon(self, n_train: int | None = None) -> float:
         """The theoretical epsilon of this configuration.

@@ -110,6 +110,47 @@ def test_dp_sgd_config_uses_member_count_when_n_train_missing():
 
 
 @pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(accountant="moments"),
+         r"`accountant` must be one of \['rdp', 'pld'\]; received "
+         r"accountant='moments'"),
+        (dict(delta=0.0), r"`delta` must be in \(0, 1\); received delta=0.0"),
+        (dict(delta=1.5), r"`delta` must be in \(0, 1\); received delta=1.5"),
+        (dict(noise_multiplier=-0.5),
+         r"`noise_multiplier` must be a finite number >= 0; received "
+         r"noise_multiplier=-0.5"),
+        (dict(noise_multiplier=float("nan")), r"noise_multiplier=nan"),
+        (dict(batch_size=0),
+         r"`batch_size` must be an int in \[1, n_train\]; received "
+         r"batch_size=0"),
+        (dict(batch_size=32.0), r"received batch_size=32.0"),
+        (dict(epochs=0), r"`epochs` must be a finite number > 0; received "
+         r"epochs=0"),
+        (dict(epochs=-2.0), r"received epochs=-2.0"),
+        (dict(n_train=0), r"`n_train` must be an int >= 1; received n_train=0"),
+        (dict(n_train=16),
+         r"`batch_size` must be an int in \[1, n_train=16\]; received "
+         r"batch_size=32"),
+    ],
+    ids=["unknown-accountant", "zero-delta", "delta-above-one",
+         "negative-noise", "nan-noise", "zero-batch", "float-batch",
+         "zero-epochs", "negative-epochs", "zero-n-train",
+         "n-train-below-batch"],
+)
+def test_dp_sgd_config_rejects_bad_settings_when_made(kwargs, match):
+    args = dict(noise_multiplier=1.0, batch_size=32, epochs=3, delta=1e-5)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        dp.DpSgdConfig(**args)
+
+
+def test_dp_sgd_config_without_noise_is_valid_and_infinite():
+    config = dp.DpSgdConfig(0.0, 32, 3, 1e-5, n_train=1000, accountant="pld")
+    assert config.epsilon() == float("inf")
+
+
+@pytest.mark.parametrize(
     "k, n", [(0, 10), (3, 10), (10, 10), (1, 1), (517, 1000)],
     ids=["none", "some", "all", "single", "large"],
 )
