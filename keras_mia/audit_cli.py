@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
 import numpy as np
+
+from keras_mia.cli import CliError, load_predictions
+from keras_mia.dp import ACCOUNTANTS
 
 DATA_KEYS = ("members", "non_members", "reference")
 
@@ -79,22 +83,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     dp.add_argument("--dp-delta", type=float)
     dp.add_argument("--dp-n-train", type=int,
                     help="training-set size (default: number of members)")
-    dp.add_argument("--dp-accountant", choices=("rdp", "pld"), default="rdp")
+    dp.add_argument("--dp-accountant", choices=ACCOUNTANTS, default="rdp")
     p.set_defaults(handler=_run)
 
 
 def _load_data(path: str) -> dict[str, np.ndarray]:
-    from keras_mia.cli import CliError
-
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except FileNotFoundError as err:
-        raise CliError(f"data file not found: {path}") from err
-    except (ValueError, OSError) as err:
-        raise CliError(
-            f"cannot read {path} as .npz without pickle: {err}"
-        ) from err
+    if not os.path.exists(path):
+        raise CliError(f"data file not found: {path}")
+    arrays = load_predictions(path)
     missing = [
         f"{name}_{part}" for name in DATA_KEYS for part in ("x", "y")
         if f"{name}_{part}" not in arrays
@@ -107,8 +103,6 @@ def _load_data(path: str) -> dict[str, np.ndarray]:
 
 
 def _build_function(spec: str):
-    from keras_mia.cli import CliError
-
     module_name, _, function_name = spec.partition(":")
     if not module_name or not function_name:
         raise CliError(
@@ -121,7 +115,6 @@ def _build_function(spec: str):
 
 
 def _dp_config(args: argparse.Namespace):
-    from keras_mia.cli import CliError
     from keras_mia.dp import DpSgdConfig
 
     values = {
@@ -137,24 +130,25 @@ def _dp_config(args: argparse.Namespace):
         missing = [f"--dp-{k.replace('_', '-')}" for k in values
                    if values[k] is None]
         raise CliError(f"DP-SGD settings are incomplete; also give {missing}")
-    return DpSgdConfig(
-        **values, n_train=args.dp_n_train, accountant=args.dp_accountant
-    )
+    try:
+        return DpSgdConfig(
+            **values, n_train=args.dp_n_train, accountant=args.dp_accountant
+        )
+    except ValueError as err:
+        raise CliError(f"bad DP-SGD settings: {err}") from err
 
 
 def _run(args: argparse.Namespace) -> int:
-    from keras_mia.cli import CliError
-
     if args.verbose not in ("auto", "0", "1", "2"):
         raise CliError(
             f"--verbose must be 0, 1, 2 or auto; received {args.verbose!r}"
         )
+    dp = _dp_config(args)
     arrays = _load_data(args.data)
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
     build_model = None
     if args.build_model:
         build_model = _build_function(args.build_model)
-    dp = _dp_config(args)
 
     from keras_mia.audit import audit
     from keras_mia.errors import KerasMiaWarning

@@ -213,6 +213,29 @@ def test_audit_cli_reports_bad_data_file(tmp_path, capsys):
     assert "missing keys" in capsys.readouterr().err
 
 
+def test_audit_cli_reports_plain_text_data_file(tmp_path, capsys):
+    path = tmp_path / "DATA.npz"
+    path.write_text("members_x,members_y\n1,2\n")
+    status = cli.main(["audit", "m.keras", str(path), "--epochs", "1"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{path} is not an .npz file" in err
+
+
+def test_audit_cli_reports_bad_dp_settings(tmp_path, capsys):
+    np.savez(tmp_path / "d.npz", members_x=np.zeros((2, 2)))
+    status = cli.main([
+        "audit", "m.keras", str(tmp_path / "d.npz"), "--epochs", "1",
+        "--dp-noise-multiplier", "1", "--dp-batch-size", "32",
+        "--dp-epochs", "2", "--dp-delta", "2",
+    ])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "`delta` must be in (0, 1); received delta=2.0" in err
+
+
 @pytest.mark.parametrize(
     "output_layer, expected",
     [
