@@ -185,7 +185,7 @@ def measure(
             "forward_signals": forward_signals,
             "attacks_risk": attacks,
             "tensorboard_write": lambda e=epoch: writer._write_outputs(
-                result, 1000 + e
+                result, 1000 + e, {}
             ),
         }
         for name, callback in callbacks.items():

@@ -108,7 +108,8 @@ class AttackResult:
         intervals: Bootstrap intervals by metric name (empty if disabled).
         confidence_level: Coverage of `intervals`.
         roc_false_positive_rates: FPR grid of the stored ROC curve.
-        roc_true_positive_rates: Best TPR at each grid FPR.
+        roc_true_positive_rates: The ROC curve's TPR at each grid FPR,
+            linear between the curve's points.
     """
 
     attack: str

@@ -864,6 +864,7 @@ class MembershipInferenceCallback(
         self.results: dict[int, Any] = {}
         self._records: dict[str, _Records | Signals] | None = None
         self._tensors: dict[str, list[tuple[Any, Any]]] = {}
+        self._int_labels: dict[str, np.ndarray] = {}
         self._signal_fn = None
         self._signal_fn_model = None
         self._resolved_from_logits: bool | None = None
@@ -1133,10 +1134,8 @@ class MembershipInferenceCallback(
     def _dp_metrics(self, result, epoch: int) -> dict[str, float]:
         """Theoretical and empirical epsilon after `epoch + 1` epochs."""
         dp = self.dp
-        n_train = dp.n_train or self._records["members"].n_given
-        theoretical = dp_module.theoretical_epsilon(
-            dp.noise_multiplier, dp.batch_size, int(n_train), epoch + 1,
-            dp.delta, accountant=dp.accountant,
+        theoretical = dataclasses.replace(dp, epochs=epoch + 1).epsilon(
+            n_train=self._records["members"].n_given
         )
         bounds = [
             dp_module.epsilon_lower_bound(
@@ -1154,12 +1153,16 @@ class MembershipInferenceCallback(
     # -- Forward pass ---------------------------------------------------------
 
     def _labels(self, name: str) -> np.ndarray:
-        return as_class_labels(
-            self._records[name].y, self._n_classes, name=f"{name} labels"
-        )
+        """Integer labels of a set, validated once per forward-pass build."""
+        if name not in self._int_labels:
+            self._int_labels[name] = as_class_labels(
+                self._records[name].y, self._n_classes, name=f"{name} labels"
+            )
+        return self._int_labels[name]
 
     def _build_forward_pass(self) -> None:
         """Probes the model, resolves head and logits, traces the function."""
+        self._int_labels = {}
         members = self._records["members"]
         n_probe = min(_PROBE_RECORDS, len(members))
         probe_x = _take(members.x, np.arange(n_probe))
@@ -1321,9 +1324,7 @@ class MembershipInferenceCallback(
 
     # -- Outputs --------------------------------------------------------------
 
-    def _write_outputs(
-        self, result, epoch: int, metrics: dict | None = None
-    ) -> None:
+    def _write_outputs(self, result, epoch: int, metrics: dict) -> None:
         if self._writer is None:
             return
         members = self._records["members"]
@@ -1340,7 +1341,6 @@ class MembershipInferenceCallback(
                 include_record_info=include_record_info,
             )
             if self.dp is not None:
-                metrics = metrics or self._dp_metrics(result, epoch)
                 tb_summary.dp_scalars(
                     metrics[f"{LOG_PREFIX}dp_epsilon"],
                     metrics[f"{LOG_PREFIX}empirical_epsilon"],

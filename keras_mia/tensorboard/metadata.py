@@ -5,8 +5,7 @@ Every custom summary keras-mia writes carries a `SummaryMetadata` with
 * `plugin_data.plugin_name = "keras_mia"` (:data:`PLUGIN_NAME`);
 * `plugin_data.content` = UTF-8 JSON bytes of an object with at least
   `{"version": 1, "kind": <kind>}` (:data:`SCHEMA_VERSION`, :data:`KINDS`)
-  and, for some kinds, more fields (a ROC curve adds `"attack"` and
-  `"auc"`);
+  and, for some kinds, more fields (a ROC curve adds `"attack"`);
 * `data_class = DATA_CLASS_TENSOR`, so TensorBoard's data provider lists
   the tags for the plugin.
 
@@ -63,7 +62,7 @@ def create_summary_metadata(
         display_name: Name TensorBoard shows. Defaults to `""` (the tag).
         description: Markdown description. Defaults to `""`.
         **fields: Extra JSON-serializable fields of the content (for
-            `"roc"`: `attack` and `auc`). They may not be named `version`
+            `"roc"`: `attack`). They may not be named `version`
             or `kind`.
 
     Returns:

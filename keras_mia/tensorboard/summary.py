@@ -25,8 +25,8 @@ Histograms (stock Histograms dashboard): `mia_risk/members` and
 `mia_risk/non_members`, the risk scores in [0, 1].
 
 PR curves (stock PR Curves dashboard): `mia_pr/<attack>`, derived from the
-same ROC grid as `mia_roc/<attack>` (recall = TPR, precision at equal
-numbers of members and non-members as evaluated).
+same ROC grid as `mia_roc/<attack>` (recall = TPR; precision with the
+evaluated numbers of members and non-members).
 
 Text: `mia_top_risk`, a markdown table of the `top_k` members with the
 highest risk score: rank, id, class, score. Never model inputs.
