@@ -45,7 +45,6 @@ from keras_mia.signals import Signals
 from keras_mia.thresholds import fit_thresholds
 
 ATTACKS = ("correctness", "confidence", "entropy", "modified_entropy", "loss")
-THRESHOLD_ATTACKS = ATTACKS[1:]
 THRESHOLD_SOURCES = ("shadow", "cross_fit", "optimistic")
 RISK_SIGNALS = ("modified_entropy", "entropy", "loss")
 
@@ -382,8 +381,6 @@ def _fit_with_fallback(
 def _warn_fallback(
     attack: str, classes: Sequence[int], counts: dict, reference: bool
 ) -> None:
-    if not classes:
-        return
     detail = ", ".join(
         f"class {c} ({counts[c][0]} members, {counts[c][1]} non-members)"
         for c in classes

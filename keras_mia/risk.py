@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from keras_mia.errors import ClassFallbackWarning
+from keras_mia.thresholds import class_slices
 
 #: Floor under reference signal values before log-spaced binning; values at
 #: or below it (a perfectly confident correct prediction has Mentr = 0) are
@@ -196,14 +197,12 @@ def fit_risk_model(
     edges = np.empty((n_classes, n_bins + 1))
     h_in = np.zeros((n_classes, n_bins))
     h_out = np.zeros((n_classes, n_bins))
-    order_in = np.argsort(c_in, kind="stable")
-    order_out = np.argsort(c_out, kind="stable")
-    bounds_in = np.searchsorted(c_in[order_in], np.arange(n_classes + 1))
-    bounds_out = np.searchsorted(c_out[order_out], np.arange(n_classes + 1))
+    slices_in = class_slices(c_in, n_classes)
+    slices_out = class_slices(c_out, n_classes)
     fallback = []
     for c in range(n_classes):
-        members = v_in[order_in[bounds_in[c]:bounds_in[c + 1]]]
-        non_members = v_out[order_out[bounds_out[c]:bounds_out[c + 1]]]
+        members = v_in[slices_in[c]]
+        non_members = v_out[slices_out[c]]
         if len(members) + len(non_members) == 0:
             fallback.append(c)
             members, non_members = v_in, v_out

@@ -110,8 +110,8 @@ def fit_thresholds(
     if not fitted.any():
         return result
 
-    slices_in = _class_slices(c_in, n_classes)
-    slices_out = _class_slices(c_out, n_classes)
+    slices_in = class_slices(c_in, n_classes)
+    slices_out = class_slices(c_out, n_classes)
     for c in np.flatnonzero(fitted):
         # Scores of class c in list order (the grouping sort is stable).
         listed_in = s_in[slices_in[c]]
@@ -123,8 +123,17 @@ def fit_thresholds(
     return result
 
 
-def _class_slices(classes: np.ndarray, n_classes: int) -> list[np.ndarray]:
-    """Indices of each class's records, in their original order."""
+def class_slices(classes: np.ndarray, n_classes: int) -> list[np.ndarray]:
+    """Indices of each class's records, in their original order.
+
+    Args:
+        classes: Ints in `[0, n_classes)`, shape `(n,)`.
+        n_classes: Number of classes.
+
+    Returns:
+        A list of `n_classes` int arrays; entry `c` holds the positions of
+        class `c`, ascending.
+    """
     # A stable sort of small integers is a linear-time radix sort in numpy.
     small = classes.astype(np.int16 if n_classes < 2**15 else np.int64)
     order = np.argsort(small, kind="stable")

@@ -48,11 +48,11 @@ PLUGIN_NAME = metadata.PLUGIN_NAME
 _SCALARS_PLUGIN = "scalars"
 _HISTOGRAMS_PLUGIN = "histograms"
 
-# Tags and tag prefixes of the callback's summaries (see `summary.py`).
-SCALAR_PREFIX = "mia/"
-ROC_PREFIX = "mia_roc/"
-MEMBER_RISK_TAG = "mia_risk/members"
-NON_MEMBER_RISK_TAG = "mia_risk/non_members"
+# Tags and tag prefixes of the callback's summaries.
+SCALAR_PREFIX = tb_summary.SCALAR_PREFIX
+ROC_PREFIX = tb_summary.ROC_PREFIX
+MEMBER_RISK_TAG = tb_summary.MEMBER_RISK_TAG
+NON_MEMBER_RISK_TAG = tb_summary.NON_MEMBER_RISK_TAG
 # Kinds of this plugin's tensors (`metadata.KINDS`).
 KIND_ROC = "roc"
 KIND_MEMBER_SCORES = "member_scores"

@@ -93,6 +93,11 @@ TARGET_FPRS = (0.001, 0.01)
 
 RUN_NAME = metadata.RUN_NAME
 TOP_RISK_TAG = "mia_top_risk"
+#: Tag prefixes and tags that the Privacy plugin reads back.
+SCALAR_PREFIX = "mia/"
+ROC_PREFIX = "mia_roc/"
+MEMBER_RISK_TAG = "mia_risk/members"
+NON_MEMBER_RISK_TAG = "mia_risk/non_members"
 
 
 def attack_metrics(result: AttackResult) -> dict[str, float]:
@@ -183,7 +188,9 @@ def scalars(result: EvaluationResult, step: int, prefix: str = "mia") -> None:
         return
     for name, attack in result.attacks.items():
         for metric, value in attack_metrics(attack).items():
-            tf.summary.scalar(f"mia/{name}/{metric}", value, step=step)
+            tf.summary.scalar(
+                f"{SCALAR_PREFIX}{name}/{metric}", value, step=step
+            )
 
 
 def risk(result: EvaluationResult, step: int) -> None:
@@ -205,8 +212,8 @@ def risk(result: EvaluationResult, step: int) -> None:
         tf.summary.scalar(
             f"mia/risk/member_share_at_{level:g}", float(share), step
         )
-    tf.summary.histogram("mia_risk/members", members, step=step)
-    tf.summary.histogram("mia_risk/non_members", non_members, step=step)
+    tf.summary.histogram(MEMBER_RISK_TAG, members, step=step)
+    tf.summary.histogram(NON_MEMBER_RISK_TAG, non_members, step=step)
 
 
 def roc(result: AttackResult, step: int) -> None:
@@ -219,7 +226,7 @@ def roc(result: AttackResult, step: int) -> None:
     fprs = np.asarray(result.roc_false_positive_rates, np.float64)
     tprs = np.asarray(result.roc_true_positive_rates, np.float64)
     _write_tensor(
-        f"mia_roc/{result.attack}",
+        f"{ROC_PREFIX}{result.attack}",
         np.stack([fprs, tprs]).astype(np.float32),
         step,
         "roc",
