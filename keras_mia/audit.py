@@ -59,6 +59,7 @@ from keras_mia.attacks import (
     attack_scores,
     run_attacks,
 )
+from keras_mia.cli import SETS
 from keras_mia.dp import (
     DpSgdConfig,
     EpsilonLowerBound,
@@ -66,15 +67,16 @@ from keras_mia.dp import (
     epsilon_lower_bound,
 )
 from keras_mia.errors import KerasMiaWarning
-from keras_mia.signals import Signals, compute_signals
+from keras_mia.signals import Signals, as_class_labels, compute_signals
 
 logger = logging.getLogger(__name__)
 
 #: Version of the JSON report format written by :mod:`keras_mia.report`.
 SCHEMA_VERSION = 1
 
-#: Keys of :attr:`AuditResult.outputs`, in the naming of `keras-mia evaluate`.
-OUTPUT_SETS = ("target_train", "target_test", "shadow_train", "shadow_test")
+#: Keys of :attr:`AuditResult.outputs`, in the naming of `keras-mia evaluate`
+#: (:data:`keras_mia.cli.SETS`).
+OUTPUT_SETS = SETS
 
 ArrayPair = tuple[np.ndarray, np.ndarray]
 
@@ -234,6 +236,7 @@ class AuditResult:
 
 
 def _plain_ids(ids: np.ndarray) -> np.ndarray:
+    """Ids as an array `np.savez` stores without pickle (str for objects)."""
     arr = np.asarray(ids)
     if arr.dtype == object:
         arr = arr.astype(str)
@@ -454,12 +457,34 @@ def _keras():
     return keras
 
 
-def _class_indices(y: np.ndarray) -> np.ndarray:
-    """Integer classes for stratifying splits (one-hot or integer labels)."""
+def _class_indices(
+    y: np.ndarray, n_classes: int | None = None, name: str = "labels"
+) -> np.ndarray:
+    """Checked integer classes (:func:`keras_mia.signals.as_class_labels`).
+
+    With `n_classes` None (model width unknown) only the form is checked:
+    one-hot rows of any width, or whole non-negative numbers.
+    """
     arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] > 1:
-        return np.argmax(arr, axis=1)
-    return arr.reshape(len(arr)).astype(np.int64)
+    if n_classes is None:
+        n_classes = (
+            arr.shape[1] if arr.ndim == 2 and arr.shape[1] > 1
+            else np.iinfo(np.int64).max
+        )
+    return as_class_labels(arr, n_classes, name=name)
+
+
+def _output_classes(model: Any) -> int | None:
+    """Classes of the model's output: its width, 2 for one sigmoid unit.
+
+    None when the output shape is not known (a model not built yet).
+    """
+    try:
+        shape = tuple(model.outputs[0].shape)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    width = shape[-1] if len(shape) > 1 else 1
+    return None if width is None else max(int(width), 2)
 
 
 def shadow_splits(
@@ -482,8 +507,9 @@ def shadow_splits(
         reference records, sorted; all `2k` index sets are disjoint.
 
     Raises:
-        ValueError: If `n_shadows < 1` or there are fewer than `4 * k`
-            records.
+        ValueError: If `n_shadows < 1`, there are fewer than `4 * k`
+            records, or the labels are not whole non-negative numbers or
+            one-hot rows.
     """
     classes = _class_indices(labels)
     n = len(classes)
@@ -753,9 +779,11 @@ def audit(
         `save_html`.
 
     Raises:
-        ValueError: On malformed data, too little reference data, a model
-            without compile settings and no `build_model`, or an
-            ambiguous output activation without `from_logits`.
+        ValueError: On malformed data (labels are checked against the
+            model's output width before any training), too little
+            reference data, a model without compile settings and no
+            `build_model`, or an ambiguous output activation without
+            `from_logits`.
         NotImplementedError: For models with several outputs.
     """
     keras = _keras()
@@ -764,14 +792,14 @@ def audit(
     x_ref, y_ref = _as_pair(reference, "reference")
     if not isinstance(epochs, int | np.integer) or epochs < 1:
         raise ValueError(f"`epochs` must be an int >= 1; received {epochs!r}.")
-    splits = shadow_splits(y_ref, n_shadows, seed)
     fit_kwargs = dict(fit_kwargs or {})
 
     def train(net: Any, x: np.ndarray, y: np.ndarray, fit_seed: int) -> None:
         _fit(net, x, y, int(epochs), batch_size, verbose, fit_kwargs,
              fit_seed, keras)
 
-    # The target: load, take, or build and train.
+    # The target: load, take, or build (and train below).
+    train_target = False
     if isinstance(model, keras.Model):
         target, source = model, "keras.Model"
     elif isinstance(model, str | os.PathLike):
@@ -780,8 +808,7 @@ def audit(
     elif callable(model):
         keras.utils.set_random_seed(seed)
         target = _check_built(model(), keras, "`model`")
-        logger.info("Target model: training on %d records", len(x_in))
-        train(target, x_in, y_in, seed)
+        train_target = True
         build_model = build_model or model
         source = getattr(model, "__name__", "model-building function")
     else:
@@ -790,8 +817,19 @@ def audit(
             f"returning a compiled model; received {type(model).__name__}."
         )
     _check_built(target, keras, "`model`", compiled=False)
+
+    # Check every label set against the output width before any training,
+    # so a mistake is not found only after all models have trained.
+    n_classes = _output_classes(target)
+    _class_indices(y_in, n_classes, "members labels")
+    _class_indices(y_out, n_classes, "non_members labels")
+    classes_ref = _class_indices(y_ref, n_classes, "reference labels")
+    splits = shadow_splits(classes_ref, n_shadows, seed)
     if from_logits is None:
         from_logits = infer_from_logits(target)
+    if train_target:
+        logger.info("Target model: training on %d records", len(x_in))
+        train(target, x_in, y_in, seed)
 
     n_shadow_train = len(splits[0][0])
     if n_shadow_train < 0.5 * len(x_in):

@@ -289,6 +289,69 @@ def test_audit_rejects_non_keras_file(data):
               data["reference"], epochs=1)
 
 
+def _tiny_model():
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")]
+    )
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return model
+
+
+class _FitRecorder(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.fits = 0
+
+    def on_train_begin(self, logs=None):
+        self.fits += 1
+
+
+def _bad_labels(kind, n):
+    y = np.arange(n) % 3
+    if kind == "fraction":
+        return np.where(np.arange(n) == 1, 1.5, y.astype(float))
+    if kind == "onehot-two-ones":
+        onehot = np.eye(3)[y]
+        onehot[1, 0] = 1.0
+        return onehot
+    return np.eye(4)[y]  # one-hot wider than the model's 3 outputs
+
+
+@pytest.mark.parametrize("target", ["function", "model"])
+@pytest.mark.parametrize(
+    "where, kind, match",
+    [
+        ("members", "fraction", r"`members labels` must hold whole numbers"),
+        ("non_members", "fraction",
+         r"`non_members labels` must hold whole numbers"),
+        ("reference", "fraction",
+         r"`reference labels` must hold whole numbers"),
+        ("reference", "onehot-two-ones", r"not all a single 1 among zeros"),
+        ("members", "onehot-too-wide", r"width 4.*3 classes"),
+    ],
+    ids=["members-fraction", "non-members-fraction", "reference-fraction",
+         "reference-bad-onehot", "members-onehot-too-wide"],
+)
+def test_audit_checks_labels_before_any_training(where, kind, match, target):
+    rng = np.random.default_rng(0)
+    sets = {
+        name: (rng.random((n, 4), dtype=np.float32), np.arange(n) % 3)
+        for name, n in (("members", 8), ("non_members", 8),
+                        ("reference", 16))
+    }
+    x, _ = sets[where]
+    sets[where] = (x, _bad_labels(kind, len(x)))
+    recorder = _FitRecorder()
+    with pytest.raises(ValueError, match=match):
+        audit(
+            _tiny_model if target == "function" else _tiny_model(),
+            sets["members"], sets["non_members"], sets["reference"],
+            epochs=1, n_shadows=1, n_bootstraps=0, verbose=0,
+            fit_kwargs={"callbacks": [recorder]},
+        )
+    assert recorder.fits == 0
+
+
 def test_audit_from_outputs_needs_shadow_outputs():
     probs = np.full((4, 2), 0.5)
     with pytest.raises(ValueError, match="shadow_outputs"):
