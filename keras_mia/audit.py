@@ -41,6 +41,7 @@ target's data distribution and must not include the target's members.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -141,6 +142,20 @@ class AuditResult:
     dp_config: DpSgdConfig | None
     theoretical_epsilon: float | None
     settings: dict[str, Any]
+
+    @functools.cached_property
+    def per_class(self) -> list[dict]:
+        """The per-class table (:func:`keras_mia.report.per_class_table`).
+
+        Computed on first use and kept, so the JSON and HTML reports share
+        it; treat it as read-only.
+
+        Returns:
+            One dict per class.
+        """
+        from keras_mia import report
+
+        return report.per_class_table(self)
 
     def to_dict(self, include_records: bool = True) -> dict:
         """The JSON report as a dict (see :func:`keras_mia.report.to_dict`).

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from keras_mia.attacks import attack_scores
+from keras_mia.metrics import balanced_accuracy
 
 if TYPE_CHECKING:
     from keras_mia.audit import AuditResult
@@ -82,9 +83,22 @@ def per_class_table(result: AuditResult) -> list[dict]:
         `test_accuracy`, `mean_member_risk`, `mean_non_member_risk`,
         `thresholds` (by attack; `nan` where the class fell back to the
         global threshold) and `attack_accuracy` (by attack, the balanced
-        accuracy on the class's records; `nan` where undefined).
+        accuracy on the class's records; `nan` where undefined). The
+        reports use the copy cached as `result.per_class`.
     """
     ev = result.evaluation
+    # Per attack, the member and non-member values its decisions come
+    # from (scores, or correctness flags), computed once for all classes.
+    values = {
+        name: (
+            (result.members.correctness.astype(bool),
+             result.non_members.correctness.astype(bool))
+            if attack.thresholds is None else
+            (attack_scores(result.members, name),
+             attack_scores(result.non_members, name))
+        )
+        for name, attack in ev.attacks.items()
+    }
     rows = []
     for c in range(ev.n_classes):
         in_c = result.members.labels == c
@@ -110,25 +124,20 @@ def per_class_table(result: AuditResult) -> list[dict]:
                 ev.non_member_risk_scores[out_c]
             )
         for name, attack in ev.attacks.items():
-            if attack.thresholds is None:
-                flags_in = result.members.correctness[in_c]
-                flags_out = result.non_members.correctness[out_c]
-            else:
+            flags_in, flags_out = values[name][0][in_c], values[name][1][out_c]
+            if attack.thresholds is not None:
                 threshold = float(attack.thresholds[c])
                 row["thresholds"][name] = threshold
                 if math.isnan(threshold):
                     row["attack_accuracy"][name] = math.nan
                     continue
-                scores_in = attack_scores(result.members, name)[in_c]
-                scores_out = attack_scores(result.non_members, name)[out_c]
-                flags_in = scores_in >= threshold
-                flags_out = scores_out >= threshold
-            if len(flags_in) and len(flags_out):
-                row["attack_accuracy"][name] = 0.5 * (
-                    np.mean(flags_in) + 1.0 - np.mean(flags_out)
+                flags_in, flags_out = (
+                    flags_in >= threshold, flags_out >= threshold
                 )
-            else:
-                row["attack_accuracy"][name] = math.nan
+            row["attack_accuracy"][name] = (
+                balanced_accuracy(flags_in, flags_out)
+                if len(flags_in) and len(flags_out) else math.nan
+            )
         rows.append(row)
     return rows
 
@@ -219,7 +228,7 @@ def to_dict(
         },
         "shadows": [dataclasses.asdict(s) for s in result.shadows],
         "evaluation": ev.to_dict(),
-        "per_class": per_class_table(result),
+        "per_class": result.per_class,
         "privacy_budget": budget,
         "riskiest_records": riskiest_records(result, n_riskiest),
     }
@@ -476,7 +485,7 @@ def render_html(
     threshold_attacks = [n for n, a in ev.attacks.items() if a.thresholds
                          is not None]
     class_rows = []
-    for row in per_class_table(result):
+    for row in result.per_class:
         class_rows.append(
             [_e(row["class"]), _e(row["n_members"]), _e(row["n_non_members"]),
              _e(f'{row["n_shadow_members"]}/{row["n_shadow_non_members"]}'),

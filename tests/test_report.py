@@ -27,8 +27,7 @@ def _outputs(rng, n, boost):
     return draws / draws.sum(axis=1, keepdims=True), labels
 
 
-@pytest.fixture(scope="module")
-def result():
+def _make_result(n_bootstraps=20):
     rng = np.random.default_rng(7)
     members, member_labels = _outputs(rng, 120, 8.0)
     non_members, non_member_labels = _outputs(rng, 100, 3.0)
@@ -40,8 +39,13 @@ def result():
     return audit_from_outputs(
         members, member_labels, non_members, non_member_labels, shadows,
         from_logits=False, member_ids=ids, dp=DpSgdConfig(1.0, 32, 5, 1e-5),
-        n_bootstraps=20, settings={"model": "<i>synthetic</i>"},
+        n_bootstraps=n_bootstraps, settings={"model": "<i>synthetic</i>"},
     )
+
+
+@pytest.fixture(scope="module")
+def result():
+    return _make_result()
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +104,52 @@ def test_per_class_table_matches_hand_count(result):
             rtol=1e-12,
         )
         assert row["n_members"] == int(members.sum())
+
+
+def test_per_class_table_correctness_attack_matches_hand_count(result):
+    rows = report.per_class_table(result)
+    for c, row in enumerate(rows):
+        tpr = np.mean(result.members.correctness[result.members.labels == c])
+        fpr = np.mean(
+            result.non_members.correctness[result.non_members.labels == c]
+        )
+        np.testing.assert_allclose(
+            row["attack_accuracy"]["correctness"], 0.5 * (tpr + 1 - fpr),
+            rtol=1e-12,
+        )
+
+
+def test_per_class_table_scores_each_attack_once(result, monkeypatch):
+    calls = []
+
+    def counting_scores(signals, name):
+        calls.append(name)
+        return attack_scores(signals, name)
+
+    monkeypatch.setattr(report, "attack_scores", counting_scores)
+    report.per_class_table(result)
+    scored = [n for n, a in result.evaluation.attacks.items()
+              if a.thresholds is not None]
+    assert sorted(calls) == sorted(scored * 2)
+
+
+def test_json_and_html_reports_build_per_class_table_once(
+    tmp_path, monkeypatch
+):
+    fresh = _make_result(n_bootstraps=0)
+    build_table = report.per_class_table
+    calls = []
+
+    def counting_table(res):
+        calls.append(res)
+        return build_table(res)
+
+    monkeypatch.setattr(report, "per_class_table", counting_table)
+    fresh.save_json(tmp_path / "r.json")
+    fresh.save_html(tmp_path / "r.html")
+    assert len(calls) == 1
+    saved = json.loads((tmp_path / "r.json").read_text())["per_class"]
+    assert saved == report._clean(fresh.per_class)
 
 
 def test_riskiest_records_are_sorted_members(result):
