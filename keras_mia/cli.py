@@ -234,4 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's `main`, so that subcommands raising
+    # `keras_mia.cli.CliError` are caught by the same class.
+    from keras_mia.cli import main as _main
+
+    sys.exit(_main())
