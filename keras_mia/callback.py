@@ -837,7 +837,7 @@ class MembershipInferenceCallback(
                     "threshold_source='optimistic'. Use 'cross_fit' or "
                     "'shadow'."
                 )
-            dp_module._require_dp_accounting()
+            dp_module.require_dp_accounting()
         self._data = {"members": members, "non_members": non_members}
         if reference is not None:
             self._data["reference_members"] = reference[0]

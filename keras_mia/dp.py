@@ -51,7 +51,15 @@ DP_INSTALL_HINT = (
 )
 
 
-def _require_dp_accounting() -> ModuleType:
+def require_dp_accounting() -> ModuleType:
+    """Import dp-accounting or fail with an installation hint.
+
+    Returns:
+        The imported `dp_accounting` module.
+
+    Raises:
+        ImportError: If `dp-accounting` is not installed.
+    """
     try:
         return importlib.import_module("dp_accounting")
     except ImportError as err:
@@ -207,7 +215,7 @@ def theoretical_epsilon(
     if noise_multiplier == 0:
         return math.inf
 
-    dpa = _require_dp_accounting()
+    dpa = require_dp_accounting()
     event = dpa.SelfComposedDpEvent(
         dpa.PoissonSampledDpEvent(
             batch_size / n_train, dpa.GaussianDpEvent(noise_multiplier)
