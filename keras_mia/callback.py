@@ -670,7 +670,8 @@ class MembershipInferenceCallback(
         top_k: Rows of the riskiest-records table in TensorBoard and of
             :meth:`top_risk_records`. Defaults to 10.
         n_bootstraps: Bootstrap resamples for the intervals of each
-            attack (kept in :attr:`results`, not in `logs`). Defaults to 0.
+            attack (kept in :attr:`results`, not in `logs`): 0 for none, or
+            at least 2. Defaults to 0.
         seed: Seed of the subsample and of the cross-fit folds. Defaults
             to 0.
         verbose: 1 prints one line per evaluation, 0 is silent. Defaults
@@ -768,6 +769,11 @@ class MembershipInferenceCallback(
                 "reference=(members, non_members) or leave threshold_source "
                 "None for 'cross_fit'."
             )
+        if isinstance(attacks, str):
+            raise ValueError(
+                "`attacks` must be a list of attack names, not a string; "
+                f"received attacks={attacks!r}. Use attacks=[{attacks!r}]."
+            )
         attacks = tuple(attacks)
         unknown = [a for a in attacks if a not in ATTACKS]
         if not attacks or unknown or len(set(attacks)) != len(attacks):
@@ -782,10 +788,14 @@ class MembershipInferenceCallback(
         _check_positive_int(top_k, "top_k", False)
         if isinstance(n_bootstraps, bool) or not isinstance(
             n_bootstraps, int
-        ) or n_bootstraps < 0:
+        ) or n_bootstraps < 0 or n_bootstraps == 1:
             raise ValueError(
-                "`n_bootstraps` must be an int >= 0; received "
-                f"n_bootstraps={n_bootstraps!r}."
+                "`n_bootstraps` must be 0 (no intervals) or an int >= 2; "
+                f"received n_bootstraps={n_bootstraps!r}."
+            )
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(
+                f"`seed` must be an int >= 0; received seed={seed!r}."
             )
         if from_logits is not None and not isinstance(from_logits, bool):
             raise ValueError(
@@ -911,6 +921,16 @@ class MembershipInferenceCallback(
                 self._warn_about_overlap()
         if self._signal_fn_model is not self.model:
             self._build_forward_pass()
+        if self.dp is not None:
+            # The DP budget needs a valid config for this data: fail now
+            # rather than as a failed evaluation at every epoch.
+            n_train = self.dp.n_train or self._records["members"].n_given
+            if self.dp.batch_size > n_train:
+                raise ValueError(
+                    f"`dp.batch_size` ({self.dp.batch_size}) must not exceed "
+                    f"the training-set size ({n_train}: `dp.n_train`, or the "
+                    "number of members given)."
+                )
         self._chief = _is_chief(self.model)
         if self.log_dir is not None and self._chief:
             run_dir = os.path.join(self.log_dir, tb_summary.RUN_NAME)

@@ -84,3 +84,16 @@ def test_callback_rejects_bad_dp_options(blobs, kwargs, match):
         MembershipInferenceCallback(
             blobs["members"], blobs["non_members"], **kwargs
         )
+
+
+def test_callback_rejects_dp_batch_larger_than_training_set(blobs):
+    model = dense_classifier(keras, 16, 4, width=16)
+    big = keras_mia.DpSgdConfig(
+        noise_multiplier=1.0, batch_size=500, epochs=1, delta=1e-5
+    )
+    callback = MembershipInferenceCallback(
+        blobs["members"], blobs["non_members"], verbose=0, dp=big
+    )
+    callback.set_model(model)
+    with pytest.raises(ValueError, match=r"`dp.batch_size` \(500\)"):
+        callback.on_train_begin()
