@@ -512,10 +512,10 @@ def run_attacks(
         )
     attacks = tuple(attacks)
     unknown = [a for a in attacks if a not in ATTACKS]
-    if unknown or not attacks:
+    if unknown or not attacks or len(set(attacks)) != len(attacks):
         raise ValueError(
-            f"`attacks` must be a non-empty list from {list(ATTACKS)}; "
-            f"received {list(attacks)}."
+            "`attacks` must be a non-empty list of distinct names from "
+            f"{list(ATTACKS)}; received {list(attacks)}."
         )
     if risk_signal is not None and risk_signal not in RISK_SIGNALS:
         raise ValueError(

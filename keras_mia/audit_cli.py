@@ -21,7 +21,12 @@ import warnings
 
 import numpy as np
 
-from keras_mia.cli import CliError, load_predictions
+from keras_mia.cli import (
+    CliError,
+    check_output_path,
+    load_predictions,
+    non_negative_int,
+)
 from keras_mia.dp import ACCOUNTANTS
 
 DATA_KEYS = ("members", "non_members", "reference")
@@ -73,7 +78,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default=None, help="title of the HTML report")
     p.add_argument("--n-bootstraps", type=int, default=100,
                    help="bootstrap resamples for intervals (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed"
+    )
     p.add_argument("--verbose", default="auto",
                    help="Keras verbosity: 0, 1, 2 or auto (default auto)")
     dp = p.add_argument_group("DP-SGD settings of the target (optional)")
@@ -144,6 +151,9 @@ def _run(args: argparse.Namespace) -> int:
             f"--verbose must be 0, 1, 2 or auto; received {args.verbose!r}"
         )
     dp = _dp_config(args)
+    for path, option in ((args.json, "--json"), (args.html, "--html"),
+                         (args.predictions, "--predictions")):
+        check_output_path(path, option)
     arrays = _load_data(args.data)
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
     build_model = None

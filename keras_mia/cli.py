@@ -68,6 +68,48 @@ def load_predictions(path: str) -> dict[str, np.ndarray]:
         raise CliError(f"cannot read {path} as .npz: {err}") from err
 
 
+def check_output_path(path: str | None, option: str) -> None:
+    """Refuse an output path that cannot be written, before any work.
+
+    Args:
+        path: The path given, or None when the option was not used.
+        option: The option's name, for the message (e.g. `--html`).
+
+    Raises:
+        CliError: If `path` is a directory or its folder does not exist.
+    """
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise CliError(f"{option} {path} is a directory; give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CliError(f"{option} {path}: folder {folder} does not exist")
+
+
+def non_negative_int(text: str) -> int:
+    """Argparse type: an integer >= 0 (seeds).
+
+    Args:
+        text: The command-line text.
+
+    Returns:
+        The integer.
+
+    Raises:
+        argparse.ArgumentTypeError: If it is not an integer >= 0.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 0, got {text!r}"
+        )
+    return value
+
+
 def _signals_for(arrays: dict[str, np.ndarray], name: str):
     found = sorted(arrays)
     if f"{name}_labels" not in arrays:
@@ -94,6 +136,14 @@ def _signals_for(arrays: dict[str, np.ndarray], name: str):
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    check_output_path(args.risk_scores, "--risk-scores")
+    if args.risk_scores and not args.risk_scores.endswith(".npz"):
+        raise CliError(
+            f"--risk-scores {args.risk_scores} must end in .npz (numpy "
+            "would add the suffix)"
+        )
+    if args.attacks is not None and not args.attacks:
+        raise CliError(f"--attacks names no attack; choose from {ATTACKS}")
     arrays = load_predictions(args.predictions)
     members = _signals_for(arrays, "target_train")
     non_members = _signals_for(arrays, "target_test")
@@ -206,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-bootstraps", type=int, default=100,
         help="bootstrap resamples for intervals; 0 disables (default 100)",
     )
-    ev.add_argument("--seed", type=int, default=0, help="random seed")
+    ev.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed"
+    )
     ev.set_defaults(handler=_evaluate)
 
     for name in ("demo", "audit"):
@@ -231,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as err:
         print(f"keras-mia {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) closed the pipe: stop quietly.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import shutil
 import sys
 import time
 
+from keras_mia.cli import non_negative_int
+
 #: Advantage budget of the demo's privacy gate, per data set: the digits
 #: model passes it after a few epochs, so the gate visibly fires.
 DEFAULT_BUDGETS = {"digits": 0.25, "breast_cancer": 0.1}
@@ -64,7 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--overwrite", action="store_true",
         help="with --run-name: delete an existing run directory first",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed"
+    )
     gate = parser.add_mutually_exclusive_group()
     gate.add_argument(
         "--budget", type=_budget, default=None,

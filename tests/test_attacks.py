@@ -228,6 +228,7 @@ def test_cross_fit_risk_scores_cover_every_record(target):
         ({"threshold_source": "magic"}, "threshold_source"),
         ({"attacks": ["confidence", "bogus"]}, "attacks"),
         ({"attacks": []}, "attacks"),
+        ({"attacks": ["loss", "loss"]}, "distinct"),
         ({"risk_signal": "confidence"}, "risk_signal"),
         ({"n_folds": 1}, "n_folds"),
         ({"target_fprs": [0.0]}, "target_fprs"),

@@ -368,3 +368,15 @@ def test_audit_warns_when_shadows_train_on_little_data(data):
             (x_ref[:120], y_ref[:120]), epochs=1, n_shadows=2,
             n_bootstraps=0, verbose=0,
         )
+
+
+def test_audit_cli_checks_report_paths_before_training(tmp_path, capsys):
+    path = tmp_path / "DATA.npz"
+    path.write_text("never read")
+    status = cli.main([
+        "audit", "m.keras", str(path), "--epochs", "1",
+        "--html", str(tmp_path / "missing" / "a.html"),
+    ])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--html" in err and "does not exist" in err

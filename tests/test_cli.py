@@ -178,4 +178,45 @@ def test_evaluate_unwritable_risk_scores_path(tmp_path, capsys):
         capsys, str(GOLDEN_DIR / f"{CASES[0]}.npz"), "--n-bootstraps", "0",
         "--risk-scores", str(blocker / "risk.npz"),
     )
-    assert status == 2 and "cannot write --risk-scores" in err[-1]
+    assert status == 2 and "does not exist" in err[-1]
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--risk-scores", "{tmp}"], "is a directory"),
+        (["--risk-scores", "{tmp}/missing/risk.npz"], "does not exist"),
+        (["--risk-scores", "{tmp}/risk"], "must end in .npz"),
+        (["--attacks", ""], "names no attack"),
+    ],
+    ids=["risk-dir", "risk-missing-folder", "risk-no-suffix", "no-attacks"],
+)
+def test_evaluate_rejects_bad_options_before_work(argv, match, tmp_path,
+                                                  capsys):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    status, err = _error_line(
+        capsys, str(GOLDEN_DIR / f"{CASES[0]}.npz"), *argv
+    )
+    assert status == 2 and match in err[-1]
+
+
+def test_evaluate_negative_seed_is_an_argument_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", str(GOLDEN_DIR / f"{CASES[0]}.npz"), "--seed", "-1"])
+    assert exit_info.value.code == 2
+    assert "--seed: expected an integer >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_json_into_a_closed_pipe_is_quiet():
+    code = (
+        "import sys; sys.argv = ['keras-mia', 'evaluate', "
+        f"{str(GOLDEN_DIR / (CASES[0] + '.npz'))!r}, '--json',"
+        " '--n-bootstraps', '0'];"
+        "import keras_mia.cli as c; sys.exit(c.main(sys.argv[1:]))"
+    )
+    proc = subprocess.run(
+        f"{sys.executable} -c \"{code}\" | head -c 10",
+        shell=True, capture_output=True, text=True, timeout=120,
+    )
+    assert "Traceback" not in proc.stderr

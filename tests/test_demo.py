@@ -131,8 +131,10 @@ def test_demo_run_directory_is_unique_or_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "argv", [["demo", "--epochs", "0"], ["demo", "--dataset", "mnist"],
-             ["demo", "--budget", "0.1", "--no-gate"]],
-    ids=["zero-epochs", "unknown-dataset", "budget-and-no-gate"],
+             ["demo", "--budget", "0.1", "--no-gate"],
+             ["demo", "--seed", "-1"]],
+    ids=["zero-epochs", "unknown-dataset", "budget-and-no-gate",
+         "negative-seed"],
 )
 def test_demo_cli_rejects_bad_arguments(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
