@@ -37,6 +37,16 @@ logger = logging.getLogger(__name__)
 #: Keys whose "more leaky" direction is not "larger", refused as monitors.
 _TWO_SIDED_SUFFIX = "_auc"
 
+#: Largest value a monitored key can take: a budget at or above it never
+#: binds (`|AUC - 0.5|` is at most 0.5; rates and advantages at most 1).
+_BUDGET_CEILINGS = {
+    "mia_auc_distance": 0.5,
+    "mia_advantage": 1.0,
+    "mia_accuracy": 1.0,
+    "mia_tpr_at_0.1pct_fpr": 1.0,
+    "mia_tpr_at_1pct_fpr": 1.0,
+}
+
 #: Prefix of the `logs` keys MembershipInferenceCallback writes.
 _LOG_PREFIX = "mia_"
 
@@ -169,12 +179,30 @@ class PrivacyEarlyStopping(
                 "`utility_mode` must be 'min' or 'max'; received "
                 f"utility_mode={utility_mode!r}."
             )
-        if utility_monitor is not None and not isinstance(
-            utility_monitor, str
+        if utility_monitor is not None and (
+            not isinstance(utility_monitor, str) or not utility_monitor
         ):
             raise ValueError(
                 "`utility_monitor` must be a logs key or None; received "
                 f"utility_monitor={utility_monitor!r}."
+            )
+        if not isinstance(restore_best_weights, bool):
+            raise ValueError(
+                "`restore_best_weights` must be True or False; received "
+                f"restore_best_weights={restore_best_weights!r}."
+            )
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(
+                f"`verbose` must be 0, 1 or 2; received verbose={verbose!r}."
+            )
+        ceiling = _BUDGET_CEILINGS.get(monitor)
+        if ceiling is not None and budget >= ceiling:
+            warnings.warn(
+                f"PrivacyEarlyStopping: {monitor} never exceeds {ceiling}, so "
+                f"budget={budget!r} can never be passed and the gate will "
+                "not act.",
+                KerasMiaWarning,
+                stacklevel=2,
             )
         self.monitor = monitor
         self.budget = float(budget)

@@ -145,13 +145,29 @@ def test_gate_missing_utility_prefers_latest():
         ({"budget": math.inf}, "`budget` must be a finite number"),
         ({"budget": 0.1, "patience": 0}, "`patience` must be an int >= 1"),
         ({"budget": 0.1, "utility_mode": "auto"}, "`utility_mode` must be"),
+        ({"budget": 0.1, "restore_best_weights": "no"},
+         "`restore_best_weights` must be True or False"),
+        ({"budget": 0.1, "utility_monitor": ""}, "`utility_monitor` must be"),
+        ({"budget": 0.1, "verbose": 5}, "`verbose` must be 0, 1 or 2"),
     ],
     ids=["auc", "attack-auc", "negative-budget", "infinite-budget",
-         "patience", "utility-mode"],
+         "patience", "utility-mode", "restore-string", "utility-empty",
+         "verbose-5"],
 )
 def test_gate_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PrivacyEarlyStopping(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "monitor, budget",
+    [("mia_advantage", 1.0), ("mia_advantage", 2.0),
+     ("mia_auc_distance", 0.5)],
+    ids=["advantage-1", "advantage-2", "auc-distance-half"],
+)
+def test_gate_warns_when_budget_can_never_be_passed(monitor, budget):
+    with pytest.warns(KerasMiaWarning, match="can never be passed"):
+        PrivacyEarlyStopping(monitor, budget=budget)
 
 
 def test_gate_accepts_auc_distance():
