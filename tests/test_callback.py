@@ -12,13 +12,13 @@ import warnings
 import numpy as np
 import pytest
 from conftest import dense_classifier, make_blobs
-from test_summary import read_run
+from test_summary import documented_tags, read_run
 
 import keras_mia
 from keras_mia import compute_signals
 from keras_mia.errors import EvaluationFailedWarning
 from keras_mia.signals import SIGNAL_NAMES
-from keras_mia.tensorboard import metadata, summary
+from keras_mia.tensorboard import metadata
 
 pytestmark = pytest.mark.slow
 
@@ -44,18 +44,7 @@ def _drive(callback, model, epoch=0):
 
 
 def _privacy_tags(attacks=keras_mia.ATTACKS):
-    m = summary.METRICS
-    return (
-        {f"mia/{x}" for x in m}
-        | {f"mia/{a}/{x}" for a in attacks for x in m}
-        | {"mia/risk/mean_member", "mia/risk/mean_non_member"}
-        | {f"mia/risk/member_share_at_{x}" for x in ("0.5", "0.8", "0.9")}
-        | {"mia_risk/members", "mia_risk/non_members", "mia_top_risk"}
-        | {f"mia_roc/{a}" for a in attacks}
-        | {f"mia_pr/{a}" for a in attacks}
-        | {"mia_records/member_scores", "mia_records/member_ids",
-           "mia_records/member_labels", "mia_meta/config"}
-    )
+    return documented_tags(attacks)
 
 
 # ---------------------------------------------------------------- Must show 1

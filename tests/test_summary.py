@@ -89,6 +89,22 @@ def test_summary_top_risk_table_exact():
     ]
 
 
+def documented_tags(attacks) -> set[str]:
+    """The tags one evaluation writes, as the summary schema documents."""
+    m = summary.METRICS
+    return (
+        {f"mia/{x}" for x in m}
+        | {f"mia/{a}/{x}" for a in attacks for x in m}
+        | {"mia/risk/mean_member", "mia/risk/mean_non_member"}
+        | {f"mia/risk/member_share_at_{x}" for x in ("0.5", "0.8", "0.9")}
+        | {"mia_risk/members", "mia_risk/non_members", "mia_top_risk"}
+        | {f"mia_roc/{a}" for a in attacks}
+        | {f"mia_pr/{a}" for a in attacks}
+        | {"mia_records/member_scores", "mia_records/member_ids",
+           "mia_records/member_labels", "mia_meta/config"}
+    )
+
+
 def read_run(run_dir) -> dict:
     """All tags of a run: {tag: [(step, value, metadata)]}, via tf's reader."""
     import glob
@@ -118,19 +134,7 @@ def test_summary_evaluation_writes_documented_tags(evaluation, tmp_path):
         summary.json_text("mia_meta/config", "config", {"a": 1}, 4)
     writer.close()
     tags = read_run(tmp_path)
-    attacks = list(result.attacks)
-    expected = (
-        {f"mia/{m}" for m in summary.METRICS}
-        | {f"mia/{a}/{m}" for a in attacks for m in summary.METRICS}
-        | {"mia/risk/mean_member", "mia/risk/mean_non_member"}
-        | {f"mia/risk/member_share_at_{x}" for x in ("0.5", "0.8", "0.9")}
-        | {"mia_risk/members", "mia_risk/non_members", "mia_top_risk"}
-        | {f"mia_roc/{a}" for a in attacks}
-        | {f"mia_pr/{a}" for a in attacks}
-        | {"mia_records/member_scores", "mia_records/member_ids",
-           "mia_records/member_labels", "mia_meta/config"}
-    )
-    assert set(tags) == expected
+    assert set(tags) == documented_tags(list(result.attacks))
     assert {step for v in tags.values() for step, _, _ in v} == {4}
 
     (_, roc, meta), = tags["mia_roc/loss"]
