@@ -13,7 +13,6 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 _CPU = tf.config.list_physical_devices("CPU")[0]
@@ -27,17 +26,11 @@ import keras  # noqa: E402
 # float32 rounding of that would flip a rank now and then.
 keras.config.set_floatx("float64")
 
+from _data import members_and_non_members  # noqa: E402
+
 from keras_mia.callback import MembershipInferenceCallback  # noqa: E402
 
 EPOCHS = 3
-
-
-def _data():
-    gen = np.random.default_rng(5)
-    centres = gen.normal(0.0, 1.0, (4, 16))
-    y = gen.integers(0, 4, 240)
-    x = (centres[y] + gen.normal(0.0, 2.0, (240, 16))).astype(np.float32)
-    return (x[:120], y[:120]), (x[120:], y[120:])
 
 
 def _build():
@@ -52,7 +45,7 @@ def _build():
 
 
 def _fit(strategy, log_dir):
-    members, non_members = _data()
+    members, non_members = members_and_non_members()
     with strategy.scope():
         model = _build()
     callback = MembershipInferenceCallback(
@@ -71,7 +64,7 @@ def _fit(strategy, log_dir):
 
 def _replay(weights):
     """The callback on a plain model holding the given weights."""
-    members, non_members = _data()
+    members, non_members = members_and_non_members()
     out = {}
     for epoch, values in weights.items():
         model = _build()

@@ -21,6 +21,7 @@ import tensorflow as tf  # noqa: E402
 STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
 
 import tf_keras  # noqa: E402
+from _data import members_and_non_members  # noqa: E402
 
 from keras_mia.callback import MembershipInferenceCallback  # noqa: E402
 from keras_mia.gate import PrivacyEarlyStopping  # noqa: E402
@@ -28,16 +29,8 @@ from keras_mia.gate import PrivacyEarlyStopping  # noqa: E402
 EPOCHS = 8
 
 
-def _data():
-    gen = np.random.default_rng(5)
-    centres = gen.normal(0.0, 1.0, (4, 16))
-    y = gen.integers(0, 4, 240)
-    x = (centres[y] + gen.normal(0.0, 2.0, (240, 16))).astype(np.float32)
-    return (x[:120], y[:120]), (x[120:], y[120:])
-
-
 def main(log_dir: str, budget: float) -> None:
-    members, non_members = _data()
+    members, non_members = members_and_non_members()
     tf_keras.utils.set_random_seed(0)
     with STRATEGY.scope():
         model = tf_keras.Sequential([

@@ -16,19 +16,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
+from _data import members_and_non_members  # noqa: E402
 
 from keras_mia import compute_signals, run_attacks  # noqa: E402
 from keras_mia.callback import MembershipInferenceCallback  # noqa: E402
 from keras_mia.gate import PrivacyEarlyStopping  # noqa: E402
 from keras_mia.tensorboard import summary  # noqa: E402
-
-
-def _data():
-    gen = np.random.default_rng(5)
-    centres = gen.normal(0.0, 1.0, (4, 16))
-    y = gen.integers(0, 4, 240)
-    x = (centres[y] + gen.normal(0.0, 2.0, (240, 16))).astype(np.float32)
-    return (x[:120], y[:120]), (x[120:], y[120:])
 
 
 def _model():
@@ -61,7 +54,7 @@ def _numpy_metrics(model, members, non_members):
 
 
 def main(log_dir: str) -> None:
-    members, non_members = _data()
+    members, non_members = members_and_non_members()
     out = {"tf_keras_is_tf_keras": tf.keras.__name__.startswith("tf_keras")}
 
     # 1. Created while TF_USE_LEGACY_KERAS=1: the Keras 2 class at once.
